@@ -1,0 +1,434 @@
+"""Loading and validating the TOML configuration into frozen dataclasses; `${VAR}` expansion.
+
+Every error names the file, the key and what is allowed. Reads one file; nothing else.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from .errors import ConfigError
+from .evidence import Authority
+from .targets import Target, is_valid_id
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+DEFAULT_CONFIG = Path("config/watcher.toml")
+DEFAULT_DATABASE_URL = "sqlite:///watcher.db"
+SOURCE_KINDS = ("models_api", "openapi_spec", "sdk_types", "pricing_page", "changelog", "model_page", "feed")
+CHANNEL_TYPES = ("slack", "email", "webhook")
+NOTICE_KINDS = ("release", "corroboration", "mentioned", "withdrawn", "discovered", "source_health", "test")
+ALERT_ON = ("confirmed", "mentioned")
+
+_VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
+
+
+def parse_duration(value: object) -> float:
+    """'15m' -> 900.0 seconds; a bare number is seconds. Raises ValueError."""
+    if isinstance(value, bool):
+        raise ValueError("not a duration")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    else:
+        m = _DURATION.match(str(value))
+        if not m:
+            raise ValueError("not a duration")
+        seconds = float(m.group(1)) * _UNITS[m.group(2)]
+    if seconds <= 0:
+        raise ValueError("must be positive")
+    return seconds
+
+
+def expand(value: str, env: Mapping[str, str]) -> tuple[str, list[str], list[str]]:
+    """Replace `${VAR}` from the environment. Returns (text, missing names, secret values used)."""
+    missing: list[str] = []
+    used: list[str] = []
+
+    def repl(m: re.Match[str]) -> str:
+        if m.group(0) == "$$":
+            return "$"
+        name = m.group(1)
+        if name not in env or env[name] == "":
+            missing.append(name)
+            return ""
+        used.append(env[name])
+        return env[name]
+
+    return _VAR.sub(repl, value), missing, used
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    name: str
+    kind: str
+    url: str  # expanded: what is fetched; may hold a secret, never stored or printed
+    url_display: str  # as written, `${VAR}` unexpanded: what is stored and printed
+    authority: Authority
+    every: float = 900.0
+    headers: Mapping[str, str] = field(default_factory=dict)
+    allowed_hosts: tuple[str, ...] = ()
+    timeout: float = 20.0
+    deadline: float = 60.0
+    max_bytes: int = 20 * 1024 * 1024
+    target: str | None = None  # set when the URL names `{target}`: the source is about this one
+    missing_env: tuple[str, ...] = ()  # unset variables: the source is not_configured
+
+    @property
+    def configured(self) -> bool:
+        return not self.missing_env
+
+    @property
+    def host(self) -> str:
+        return (urlsplit(self.url_display).hostname or "").lower()
+
+
+@dataclass(frozen=True)
+class ChannelConfig:
+    name: str
+    type: str
+    kinds: tuple[str, ...]
+    targets: tuple[str, ...]  # empty: every target
+    settings: Mapping[str, Any]  # expanded, type-specific keys
+    missing_env: tuple[str, ...] = ()
+
+    @property
+    def configured(self) -> bool:
+        return not self.missing_env
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    database_url: str
+    targets: tuple[Target, ...]
+    sources: tuple[SourceConfig, ...]
+    channels: tuple[ChannelConfig, ...] = ()
+    alert_on: tuple[str, ...] = ("confirmed",)
+    failure_threshold: int = 3
+    templates_dir: Path | None = None
+    jitter: float = 0.1
+    secrets: frozenset[str] = frozenset()
+
+    @property
+    def target_ids(self) -> tuple[str, ...]:
+        return tuple(t.id for t in self.targets if t.id)
+
+    def source(self, name: str) -> SourceConfig:
+        for s in self.sources:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+
+# Keys each table accepts; anything else is rejected by name.
+_TOP_KEYS = {"database_url", "targets", "sources", "channels", "defaults", "alert_on", "failure_threshold",
+             "templates_dir", "jitter"}
+_DEFAULT_KEYS = {"every", "timeout", "deadline", "max_bytes"}
+_TARGET_KEYS = {"id", "family"}
+_SOURCE_KEYS = {"name", "kind", "url", "authority", "every", "headers", "allowed_hosts", "timeout", "deadline",
+                "max_bytes", "enabled"}
+_CHANNEL_COMMON = {"name", "type", "kinds", "targets", "enabled", "corroboration"}
+CHANNEL_KEYS = {
+    "slack": {"webhook_url", "timeout"},
+    "webhook": {"url", "headers", "timeout"},
+    "email": {"smtp_host", "smtp_port", "smtp_user", "smtp_password", "from", "to", "security", "timeout"},
+}
+_CHANNEL_REQUIRED = {"slack": ("webhook_url",), "webhook": ("url",), "email": ("smtp_host", "from", "to")}
+
+
+class _Loader:
+    def __init__(self, path: Path, env: Mapping[str, str]) -> None:
+        self.path = path
+        self.env = env
+        self.secrets: set[str] = set()
+
+    def fail(self, key: str | None, message: str) -> ConfigError:
+        return ConfigError(self.path, key, message)
+
+    def check_keys(self, table: Mapping[str, Any], allowed: set[str], where: str) -> None:
+        for key in table:
+            if key not in allowed:
+                raise self.fail(f"{where}.{key}" if where else key,
+                                f"unknown key; allowed: {', '.join(sorted(allowed))}")
+
+    def string(self, table: Mapping[str, Any], key: str, where: str, *, required: bool = False,
+               default: str | None = None) -> str | None:
+        if key not in table:
+            if required:
+                raise self.fail(f"{where}.{key}", "is required")
+            return default
+        value = table[key]
+        if not isinstance(value, str) or (required and not value.strip()):
+            raise self.fail(f"{where}.{key}", "must be a non-empty string")
+        return value
+
+    def duration(self, table: Mapping[str, Any], key: str, where: str, default: float) -> float:
+        if key not in table:
+            return default
+        try:
+            return parse_duration(table[key])
+        except ValueError:
+            raise self.fail(f"{where}.{key}" if where else key,
+                            f"{table[key]!r} is not a duration; use e.g. 30s, 15m, 2h, 1d") from None
+
+    def expand_all(self, value: Any) -> tuple[Any, list[str]]:
+        """Expand `${VAR}` in every string inside value; returns (expanded, missing names)."""
+        missing: list[str] = []
+        if isinstance(value, str):
+            text, miss, used = expand(value, self.env)
+            missing += miss
+            self.secrets.update(u for u in used if len(u) >= 4)
+            return text, missing
+        if isinstance(value, list):
+            out = []
+            for item in value:
+                x, miss = self.expand_all(item)
+                out.append(x)
+                missing += miss
+            return out, missing
+        if isinstance(value, dict):
+            d = {}
+            for k, item in value.items():
+                x, miss = self.expand_all(item)
+                d[k] = x
+                missing += miss
+            return d, missing
+        return value, missing
+
+
+def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> Config:
+    """Read and validate a configuration file. Raises ConfigError naming file and key."""
+    env = os.environ if env is None else env
+    path = Path(path or env.get("WATCHER_CONFIG") or DEFAULT_CONFIG)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(path, None, "file not found (pass --config PATH or set WATCHER_CONFIG)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(path, None, f"cannot read: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(path, None, f"not valid TOML: {exc}") from None
+    return parse_config(raw, path, env)
+
+
+def parse_config(raw: Mapping[str, Any], path: Path, env: Mapping[str, str]) -> Config:
+    ld = _Loader(path, env)
+    ld.check_keys(raw, _TOP_KEYS, "")
+
+    db_raw = env.get("WATCHER_DATABASE_URL") or ld.string(raw, "database_url", "", default=DEFAULT_DATABASE_URL)
+    database_url, missing, _ = expand(db_raw or DEFAULT_DATABASE_URL, env)
+    if missing:
+        raise ld.fail("database_url", f"environment variable {', '.join(missing)} is not set")
+    if "://" not in database_url:
+        raise ld.fail("database_url", "must be a SQLAlchemy URL such as sqlite:///watcher.db "
+                                      "or postgresql+psycopg://user@host/db")
+
+    defaults = raw.get("defaults", {})
+    if not isinstance(defaults, dict):
+        raise ld.fail("defaults", "must be a table")
+    ld.check_keys(defaults, _DEFAULT_KEYS, "defaults")
+    d_every = ld.duration(defaults, "every", "defaults", 900.0)
+    d_timeout = ld.duration(defaults, "timeout", "defaults", 20.0)
+    d_deadline = ld.duration(defaults, "deadline", "defaults", 60.0)
+    d_max = _int(ld, defaults, "max_bytes", "defaults", 20 * 1024 * 1024, minimum=1024)
+
+    targets = _targets(ld, raw.get("targets"))
+    target_ids = [t.id for t in targets if t.id]
+
+    sources_raw = raw.get("sources", [])
+    if not isinstance(sources_raw, list):
+        raise ld.fail("sources", "must be an array of tables: [[sources]]")
+    sources: list[SourceConfig] = []
+    names: set[str] = set()
+    for i, s in enumerate(sources_raw):
+        where = f"sources[{i}]"
+        if not isinstance(s, dict):
+            raise ld.fail(where, "must be a table")
+        ld.check_keys(s, _SOURCE_KEYS, where)
+        name = ld.string(s, "name", where, required=True)
+        assert name is not None
+        where = f"sources.{name}"
+        if not _NAME.match(name):
+            raise ld.fail(f"{where}.name", "use letters, digits, '.', '_' and '-'")
+        if name in names:
+            raise ld.fail(f"{where}.name", "duplicate source name; every source needs its own")
+        names.add(name)
+        if s.get("enabled", True) is False:
+            continue
+        kind = ld.string(s, "kind", where, required=True)
+        if kind not in SOURCE_KINDS:
+            raise ld.fail(f"{where}.kind", f"unknown kind {kind!r}; allowed: {', '.join(SOURCE_KINDS)}")
+        auth = ld.string(s, "authority", where, default="first_party")
+        try:
+            authority = Authority(auth)
+        except ValueError:
+            raise ld.fail(f"{where}.authority", f"unknown authority {auth!r}; allowed: "
+                          f"{', '.join(a.value for a in Authority)}") from None
+        url_raw = ld.string(s, "url", where, required=True)
+        assert url_raw is not None
+        _check_url(ld, f"{where}.url", url_raw)
+        headers_raw = s.get("headers", {})
+        if not isinstance(headers_raw, dict) or not all(isinstance(v, str) for v in headers_raw.values()):
+            raise ld.fail(f"{where}.headers", "must be a table of strings, e.g. { Authorization = \"Bearer ${KEY}\" }")
+        hosts = s.get("allowed_hosts", [])
+        if not isinstance(hosts, list) or not all(isinstance(h, str) and h for h in hosts):
+            raise ld.fail(f"{where}.allowed_hosts", "must be a list of host names")
+        url, miss_url = ld.expand_all(url_raw)
+        headers, miss_h = ld.expand_all(dict(headers_raw))
+        common = dict(
+            kind=kind, authority=authority,
+            every=ld.duration(s, "every", where, d_every),
+            headers=headers,
+            allowed_hosts=tuple(h.lower() for h in hosts),
+            timeout=ld.duration(s, "timeout", where, d_timeout),
+            deadline=ld.duration(s, "deadline", where, d_deadline),
+            max_bytes=_int(ld, s, "max_bytes", where, d_max, minimum=1024),
+            missing_env=tuple(dict.fromkeys(miss_url + miss_h)),
+        )
+        if "{target}" in url_raw:
+            if not target_ids:
+                raise ld.fail(f"{where}.url", "names {target} but no [[targets]] has an id")
+            for tid in target_ids:
+                sources.append(SourceConfig(name=f"{name}/{tid}", url=url.replace("{target}", tid),
+                                            url_display=url_raw.replace("{target}", tid), target=tid, **common))
+        else:
+            sources.append(SourceConfig(name=name, url=url, url_display=url_raw, **common))
+
+    alert_on = raw.get("alert_on", ["confirmed"])
+    if not isinstance(alert_on, list) or not set(alert_on) <= set(ALERT_ON):
+        raise ld.fail("alert_on", f"must be a list of: {', '.join(ALERT_ON)}")
+    channels = _channels(ld, raw.get("channels", []), alert_on)
+    threshold = _int(ld, raw, "failure_threshold", "", 3, minimum=1)
+    tdir = ld.string(raw, "templates_dir", "")
+    templates_dir = (path.parent / tdir) if tdir else None
+    jitter = raw.get("jitter", 0.1)
+    if not isinstance(jitter, (int, float)) or isinstance(jitter, bool) or not 0 <= jitter <= 0.5:
+        raise ld.fail("jitter", "must be a fraction of the interval between 0 and 0.5")
+
+    return Config(path=path, database_url=database_url, targets=tuple(targets), sources=tuple(sources),
+                  channels=tuple(channels), alert_on=tuple(alert_on), failure_threshold=threshold,
+                  templates_dir=templates_dir, jitter=float(jitter), secrets=frozenset(ld.secrets))
+
+
+def _int(ld: _Loader, table: Mapping[str, Any], key: str, where: str, default: int, *, minimum: int) -> int:
+    if key not in table:
+        return default
+    v = table[key]
+    if not isinstance(v, int) or isinstance(v, bool) or v < minimum:
+        raise ld.fail(f"{where}.{key}" if where else key, f"must be a whole number, at least {minimum}")
+    return v
+
+
+def _check_url(ld: _Loader, key: str, url: str) -> None:
+    probe = _VAR.sub("x", url).replace("{target}", "x")
+    parts = urlsplit(probe)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ld.fail(key, f"{url!r} is not an http(s) URL with a host")
+
+
+def _targets(ld: _Loader, raw: Any) -> list[Target]:
+    if raw is None:
+        raw = [{"id": "gpt-image-2"}]
+    if not isinstance(raw, list) or not raw:
+        raise ld.fail("targets", "must be a non-empty array of tables: [[targets]] id = \"gpt-image-2\"")
+    out: list[Target] = []
+    seen: set[str] = set()
+    for i, t in enumerate(raw):
+        where = f"targets[{i}]"
+        if not isinstance(t, dict):
+            raise ld.fail(where, "must be a table")
+        ld.check_keys(t, _TARGET_KEYS, where)
+        if ("id" in t) == ("family" in t):
+            raise ld.fail(where, "give exactly one of id (a model id) or family (a glob such as gpt-image-*)")
+        if "id" in t:
+            tid = t["id"]
+            if not isinstance(tid, str) or not is_valid_id(tid.lower()):
+                raise ld.fail(f"{where}.id", f"{tid!r} is not a model id (letters, digits, '.', '_', '-')")
+            target = Target(id=tid.lower())
+        else:
+            fam = t["family"]
+            prefix = fam.split("*", 1)[0].split("?", 1)[0] if isinstance(fam, str) else ""
+            if not isinstance(fam, str) or "*" not in fam or len(prefix) < 3:
+                raise ld.fail(f"{where}.family", f"{fam!r}: a family is a glob with a literal prefix of 3 "
+                                                 "characters or more, e.g. gpt-image-*")
+            target = Target(family=fam.lower())
+        if target.name in seen:
+            raise ld.fail(where, f"duplicate target {target.name!r}")
+        seen.add(target.name)
+        out.append(target)
+    return out
+
+
+def _channels(ld: _Loader, raw: Any, alert_on: list[str]) -> list[ChannelConfig]:
+    if not isinstance(raw, list):
+        raise ld.fail("channels", "must be an array of tables: [[channels]]")
+    out: list[ChannelConfig] = []
+    names: set[str] = set()
+    for i, c in enumerate(raw):
+        where = f"channels[{i}]"
+        if not isinstance(c, dict):
+            raise ld.fail(where, "must be a table")
+        name = ld.string(c, "name", where, required=True)
+        assert name is not None
+        where = f"channels.{name}"
+        if name in names:
+            raise ld.fail(f"{where}.name", "duplicate channel name")
+        names.add(name)
+        ctype = ld.string(c, "type", where, required=True)
+        if ctype not in CHANNEL_TYPES:
+            raise ld.fail(f"{where}.type", f"unknown type {ctype!r}; allowed: {', '.join(CHANNEL_TYPES)}")
+        ld.check_keys(c, _CHANNEL_COMMON | CHANNEL_KEYS[ctype], where)
+        for req in _CHANNEL_REQUIRED[ctype]:
+            if req not in c:
+                raise ld.fail(f"{where}.{req}", f"is required for a {ctype} channel")
+        if c.get("enabled", True) is False:
+            continue
+        # "mentioned" notices are off unless alert_on asks for them; then every channel takes them.
+        default_kinds = [k for k in NOTICE_KINDS if k != "mentioned" or "mentioned" in alert_on]
+        kinds = c.get("kinds", default_kinds)
+        if not isinstance(kinds, list) or not set(kinds) <= set(NOTICE_KINDS):
+            raise ld.fail(f"{where}.kinds", f"must be a list of: {', '.join(NOTICE_KINDS)}")
+        if c.get("corroboration", True) is False:
+            kinds = [k for k in kinds if k != "corroboration"]
+        targets = c.get("targets", [])
+        if not isinstance(targets, list) or not all(isinstance(t, str) for t in targets):
+            raise ld.fail(f"{where}.targets", "must be a list of target ids")
+        settings_raw = {k: v for k, v in c.items() if k in CHANNEL_KEYS[ctype]}
+        if ctype == "email":
+            to = settings_raw.get("to")
+            if isinstance(to, str):
+                settings_raw["to"] = [to]
+            elif not isinstance(to, list) or not to or not all(isinstance(x, str) for x in to):
+                raise ld.fail(f"{where}.to", "must be an address or a list of addresses")
+            sec = settings_raw.get("security", "starttls")
+            if sec not in ("starttls", "tls", "none"):
+                raise ld.fail(f"{where}.security", "must be one of: starttls, tls, none")
+            port = settings_raw.get("smtp_port", 587)
+            if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
+                raise ld.fail(f"{where}.smtp_port", "must be a port number")
+        if "timeout" in settings_raw:
+            settings_raw["timeout"] = ld.duration(settings_raw, "timeout", where, 10.0)
+        for key in ("url", "webhook_url"):
+            if key in settings_raw:
+                if not isinstance(settings_raw[key], str):
+                    raise ld.fail(f"{where}.{key}", "must be a string")
+                _check_url(ld, f"{where}.{key}", settings_raw[key])
+        settings, missing = ld.expand_all(settings_raw)
+        out.append(ChannelConfig(name=name, type=ctype, kinds=tuple(dict.fromkeys(kinds)),
+                                 targets=tuple(t.lower() for t in targets), settings=settings,
+                                 missing_env=tuple(dict.fromkeys(missing))))
+    return out
+

@@ -1,0 +1,143 @@
+"""The vocabulary of evidence: authorities, outcomes, levels, evidence types, signals, verdicts.
+
+Pure values; nothing here touches the network or the database.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class Authority(str, enum.Enum):
+    FIRST_PARTY = "first_party"
+    CONSUMER = "consumer"
+    THIRD_PARTY = "third_party"
+
+
+class Outcome(str, enum.Enum):
+    """How one probe ended. Exactly one per probe."""
+
+    OK = "ok"
+    NOT_MODIFIED = "not_modified"
+    NOT_FOUND = "not_found"
+    BLOCKED = "blocked"
+    HTTP_ERROR = "http_error"
+    NETWORK_ERROR = "network_error"
+    TIMEOUT = "timeout"
+    TOO_LARGE = "too_large"
+    REDIRECTED_OFF_SOURCE = "redirected_off_source"
+    PARSE_ERROR = "parse_error"
+    NOT_CONFIGURED = "not_configured"
+
+    @property
+    def answered(self) -> bool:
+        """Only these outcomes may say that a target is absent at a source."""
+        return self in ANSWERED
+
+    @property
+    def failed(self) -> bool:
+        """The source could not be read (not_configured is not watched, so it is not a failure)."""
+        return not self.answered and self is not Outcome.NOT_CONFIGURED
+
+
+ANSWERED = frozenset({Outcome.OK, Outcome.NOT_MODIFIED, Outcome.NOT_FOUND})
+
+
+class Level(str, enum.Enum):
+    CONFIRMED = "confirmed"  # the source lists the id as something you can use
+    MENTIONED = "mentioned"  # the source names the id in prose only
+
+
+class EvidenceType(str, enum.Enum):
+    MODEL_LIST_ENTRY = "model_list_entry"
+    MODEL_RETRIEVE = "model_retrieve"
+    SPEC_VALUE = "spec_value"
+    SPEC_MENTION = "spec_mention"
+    SDK_VALUE = "sdk_value"
+    SDK_MENTION = "sdk_mention"
+    PRICING_ROW = "pricing_row"
+    CHANGELOG_ENTRY = "changelog_entry"
+    MODEL_PAGE = "model_page"
+    FEED_ENTRY = "feed_entry"
+    PAGE_MENTION = "page_mention"
+
+    @property
+    def level(self) -> Level:
+        return _LEVELS[self]
+
+
+_LEVELS = {
+    EvidenceType.MODEL_LIST_ENTRY: Level.CONFIRMED,
+    EvidenceType.MODEL_RETRIEVE: Level.CONFIRMED,
+    EvidenceType.SPEC_VALUE: Level.CONFIRMED,
+    EvidenceType.SPEC_MENTION: Level.MENTIONED,
+    EvidenceType.SDK_VALUE: Level.CONFIRMED,
+    EvidenceType.SDK_MENTION: Level.MENTIONED,
+    EvidenceType.PRICING_ROW: Level.CONFIRMED,
+    EvidenceType.CHANGELOG_ENTRY: Level.CONFIRMED,
+    EvidenceType.MODEL_PAGE: Level.CONFIRMED,
+    EvidenceType.FEED_ENTRY: Level.CONFIRMED,
+    EvidenceType.PAGE_MENTION: Level.MENTIONED,
+}
+
+# Bounds that keep a hostile page (the target named ten thousand times) from flooding the store.
+EXCERPT_MAX = 400
+SIGNALS_PER_TYPE_MAX = 20
+
+
+@dataclass(frozen=True)
+class Signal:
+    """One piece of evidence that a parser found in one document.
+
+    `target` is the watched id; `model_id` is what the document actually says (the target itself
+    or one of its dated snapshots). `location` says where: a JSON path, a line, a table row.
+    """
+
+    target: str
+    model_id: str
+    evidence_type: EvidenceType
+    excerpt: str
+    location: str
+    published: str | None = None  # a date the document gives (a changelog entry's), ISO 8601
+
+    @property
+    def level(self) -> Level:
+        return self.evidence_type.level
+
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        """What makes two sightings the same evidence, cycle after cycle."""
+        return (self.target, self.evidence_type.value, self.location, self.model_id)
+
+
+class Verdict(str, enum.Enum):
+    CONFIRMED = "confirmed"
+    MENTIONED = "mentioned"
+    NO_EVIDENCE = "no_evidence"
+    UNKNOWN = "unknown"
+
+
+def clip(text: str, limit: int = EXCERPT_MAX) -> str:
+    """Collapse white space and control characters and bound the length of an excerpt."""
+    cleaned = " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
+    if len(cleaned) <= limit:
+        return cleaned
+    return cleaned[: limit - 1] + "…"
+
+
+def bounded(signals: list[Signal]) -> list[Signal]:
+    """Drop repeats of the same key and keep at most SIGNALS_PER_TYPE_MAX per target and type."""
+    seen: set[tuple[str, str, str, str]] = set()
+    per_type: dict[tuple[str, EvidenceType], int] = {}
+    out: list[Signal] = []
+    for s in signals:
+        if s.key in seen:
+            continue
+        n = per_type.get((s.target, s.evidence_type), 0)
+        if n >= SIGNALS_PER_TYPE_MAX:
+            continue
+        seen.add(s.key)
+        per_type[(s.target, s.evidence_type)] = n + 1
+        out.append(s)
+    return out

@@ -1,0 +1,106 @@
+"""The model-id matcher: a target's exact id and its dated snapshots, nothing longer.
+
+`gpt-image-2` matches `gpt-image-2` and `gpt-image-2-2026-04-21`; `gpt-image-20`, `gpt-image-2.5`
+and `gpt-image-2-mini` are other models. A family (`gpt-image-*`) matches any id of that shape.
+Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+ID_CHARS = "A-Za-z0-9._-"
+# Dated snapshots as OpenAI writes them: -2026-04-21, and the older -0613.
+_SNAPSHOT = re.compile(r"^(?P<base>.+?)(?:-\d{4}-\d{2}-\d{2}|-\d{4})$")
+_VALID_ID = re.compile(r"^[a-z0-9][a-z0-9._-]*[a-z0-9]$")
+
+
+def is_valid_id(value: str) -> bool:
+    return bool(_VALID_ID.match(value))
+
+
+def base_id(model_id: str) -> str:
+    """The model a dated snapshot belongs to (`gpt-image-2-2026-04-21` -> `gpt-image-2`)."""
+    m = _SNAPSHOT.match(model_id)
+    return m.group("base") if m else model_id
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a user watches: one model id, or a family glob such as `gpt-image-*`."""
+
+    id: str | None = None
+    family: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.id or self.family or ""
+
+
+@dataclass(frozen=True)
+class Match:
+    target: str  # the watched id (for a family: the id found, snapshots folded to their model)
+    model_id: str  # what the text says, lower-cased: the id or one of its snapshots
+    start: int
+    end: int
+    family: str | None = None
+
+
+class Matcher:
+    """Finds the ids of a set of targets in text, or decides whether a value is one."""
+
+    def __init__(self, targets: Iterable[Target | str]) -> None:
+        self.ids: frozenset[str] = frozenset()
+        self.families: tuple[str, ...] = ()
+        ids: set[str] = set()
+        families: list[str] = []
+        for t in targets:
+            t = Target(id=t) if isinstance(t, str) else t
+            if t.id:
+                ids.add(t.id.lower())
+            elif t.family:
+                families.append(t.family.lower())
+        self.ids = frozenset(ids)
+        self.families = tuple(families)
+        prefixes = sorted(ids | {f.split("*", 1)[0].split("?", 1)[0] for f in families}, key=len, reverse=True)
+        if prefixes:
+            alternation = "|".join(re.escape(p) for p in prefixes)
+            self._search = re.compile(rf"(?<![{ID_CHARS}])(?:{alternation})[{ID_CHARS}]*", re.IGNORECASE)
+        else:
+            self._search = re.compile(r"(?!x)x")
+
+    def classify(self, token: str) -> tuple[str, str | None] | None:
+        """(target, family) for a whole id-shaped token, or None when it names no target."""
+        token = token.lower()
+        if token in self.ids:
+            return token, None
+        base = base_id(token)
+        if base != token and base in self.ids:
+            return base, None
+        for fam in self.families:
+            if fnmatch.fnmatchcase(base, fam) and is_valid_id(base):
+                return base, fam
+        return None
+
+    def find(self, text: str) -> Iterator[Match]:
+        """Every place in `text` that names a target."""
+        for m in self._search.finditer(text):
+            token = m.group(0).rstrip("._-")
+            hit = self.classify(token)
+            if hit is not None:
+                yield Match(hit[0], token.lower(), m.start(), m.start() + len(token), hit[1])
+
+    def match_value(self, value: str) -> Match | None:
+        """The Match when the whole value (a spec enum entry, an SDK literal) is a target's id."""
+        token = value.strip()
+        hit = self.classify(token)
+        if hit is None:
+            return None
+        return Match(hit[0], token.lower(), 0, len(value), hit[1])
+
+    def could_match(self, text: str) -> bool:
+        """A cheap pre-check: does the text contain anything worth a closer look?"""
+        return self._search.search(text) is not None
