@@ -257,10 +257,10 @@ def parse_config(raw: Mapping[str, Any], path: Path, env: Mapping[str, str]) -> 
         where = f"sources[{i}]"
         if not isinstance(s, dict):
             raise ld.fail(where, "must be a table")
-        ld.check_keys(s, _SOURCE_KEYS, where)
         name = ld.string(s, "name", where, required=True)
         assert name is not None
         where = f"sources.{name}"
+        ld.check_keys(s, _SOURCE_KEYS, where)
         if not _NAME.match(name):
             raise ld.fail(f"{where}.name", "use letters, digits, '.', '_' and '-'")
         if name in names:

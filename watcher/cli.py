@@ -1,0 +1,480 @@
+"""The `watcher` command: argument parsing and printing only; the work is in the modules it calls.
+
+Exit codes (documented in the README):
+  0  success; for `check`: the target is confirmed
+  1  an unexpected error
+  2  usage error (a bad option or argument)
+  3  the configuration is invalid (the message names the file and the key)
+  4  the database cannot be reached or is in a bad state
+  5  `run --once`: some sources could not be read (their outcomes are recorded)
+  6  another watcher process holds the lock this one needs
+  10 `check`: mentioned in first-party prose only
+  11 `check`: no first-party evidence (every first-party source answered)
+  12 `check`: unknown (nothing found, but some first-party source could not be read)
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta, timezone
+from functools import wraps
+from typing import Any, TypeVar
+
+import click
+
+from . import __version__
+from .errors import WatcherError
+
+EXIT_UNREAD = 5
+CHECK_EXIT = {"confirmed": 0, "mentioned": 10, "no_evidence": 11, "unknown": 12}
+HISTORY_FIELDS = ("target", "model_id", "source", "url", "authority", "level", "evidence_type", "excerpt",
+                  "location", "published", "first_seen", "last_seen", "vanished_at", "id")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _errors(fn: F) -> F:
+    """Turn watcher's own errors into one line on stderr and the documented exit code."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except WatcherError as exc:
+            click.echo(f"watcher: {exc}", err=True)
+            sys.exit(exc.exit_code)
+
+    return wrapper  # type: ignore[return-value]
+
+
+class Ctx:
+    def __init__(self, config_path: str | None, verbose: int) -> None:
+        self.config_path = config_path
+        self.verbose = verbose
+        self._config = None
+        self._store = None
+
+    @property
+    def config(self):  # type: ignore[no-untyped-def]
+        if self._config is None:
+            from .config import load_config
+            from .logs import add_secrets
+
+            self._config = load_config(self.config_path)
+            add_secrets(self._config.secrets)
+        return self._config
+
+    @property
+    def store(self):  # type: ignore[no-untyped-def]
+        if self._store is None:
+            from .store import Store
+
+            self._store = Store(self.config.database_url)
+        return self._store
+
+
+pass_ctx = click.make_pass_decorator(Ctx)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--config", "-c", "config_path", envvar="WATCHER_CONFIG", metavar="PATH",
+              help="Configuration file (default: config/watcher.toml; env WATCHER_CONFIG).")
+@click.option("-v", "--verbose", count=True, help="More log output on stderr (-vv for debug).")
+@click.version_option(__version__, prog_name="watcher")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None, verbose: int) -> None:
+    """Watch OpenAI's first-party surfaces for a model release; alert once per new piece of evidence."""
+    import logging
+
+    from .logs import setup_logging
+
+    setup_logging(logging.WARNING - 10 * verbose)
+    ctx.obj = Ctx(config_path, verbose)
+
+
+# ------------------------------------------------------------------ run
+@cli.command()
+@click.option("--once", is_flag=True, help="Run one probe cycle over every source, deliver due notices, exit.")
+@click.option("--source", "-s", "names", multiple=True, metavar="NAME", help="Only these sources (repeatable).")
+@pass_ctx
+@_errors
+def run(obj: Ctx, once: bool, names: tuple[str, ...]) -> None:
+    """Probe the sources: one cycle with --once (for cron), or as a daemon on each source's schedule.
+
+    --once exits 0 when every source answered and 5 when some could not be read.
+    """
+    config = obj.config
+    if names:
+        unknown = sorted(set(names) - {s.name for s in config.sources})
+        if unknown:
+            raise click.UsageError(f"no such source: {', '.join(unknown)}")
+    if not once:
+        from .daemon import run_daemon
+
+        sys.exit(run_daemon(config))
+    from .cycle import owner_id, run_cycle
+    from .notify import deliver_due, make_hook
+
+    report = run_cycle(config, obj.store, names=list(names) or None, hook=make_hook(config))
+    _print_cycle(report)
+    counts = deliver_due(config, obj.store, owner_id())
+    if any(counts.values()):
+        click.echo(f"notices: {counts['sent']} sent, {counts['retry']} to retry, {counts['failed']} failed")
+    sys.exit(EXIT_UNREAD if report.unread else 0)
+
+
+def _print_cycle(report) -> None:  # type: ignore[no-untyped-def]
+    rows = []
+    for s in report.sources:
+        outcome = s.outcome.value if s.outcome else "skipped"
+        change = f"+{s.added}" if s.added else ""
+        change += f" -{s.vanished}" if s.vanished else ""
+        rows.append([s.name, outcome, s.status or "", f"{s.live} {change}".strip(), f"{s.duration_ms} ms",
+                     s.error or ""])
+    click.echo(_table(rows, ["source", "outcome", "http", "signals", "time", "note"]))
+    click.echo("")
+    for v in report.verdicts:
+        click.echo(v.summary())
+
+
+# ------------------------------------------------------------------ status / sources
+@cli.command()
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@pass_ctx
+@_errors
+def status(obj: Ctx, fmt: str) -> None:
+    """Per target: the verdict; per source: its last outcome (from the database, no probe)."""
+    from .clock import iso, local
+    from .cycle import verdicts
+
+    config, store = obj.config, obj.store
+    vs = verdicts(config, store)
+    states = store.states([s.name for s in config.sources])
+    if fmt == "json":
+        out = {"targets": [dict(target=v.target, verdict=v.verdict.value, sources=list(v.sources),
+                                summary=v.summary(), unread=list(v.unread)) for v in vs],
+               "sources": [dict(name=s.name, kind=s.kind, authority=s.authority.value,
+                                outcome=(states[s.name].last_outcome if s.name in states else None) or
+                                ("not_configured" if not s.configured else None),
+                                last_probe_at=iso(states[s.name].last_probe_at) if s.name in states else None,
+                                failure_streak=states[s.name].failure_streak if s.name in states else 0)
+                           for s in config.sources]}
+        click.echo(json.dumps(out, indent=2))
+        return
+    click.echo(_table([[v.target, v.verdict.value, ", ".join(v.sources) or "-"] for v in vs],
+                      ["target", "verdict", "because of"]))
+    click.echo("")
+    rows = []
+    for s in config.sources:
+        st = states.get(s.name)
+        outcome = st.last_outcome if st and st.last_outcome else ("not_configured" if not s.configured else "never")
+        if not s.configured:
+            outcome = "not_configured"
+        note = (f"set {', '.join(s.missing_env)}" if not s.configured else (st.last_error or "") if st else "")
+        rows.append([s.name, s.authority.value, outcome, local(st.last_probe_at) if st else "-",
+                     st.failure_streak if st and st.failure_streak else "", note])
+    click.echo(_table(rows, ["source", "authority", "last outcome", "last probe", "fails", "note"]))
+    health = _channel_health(store)
+    if config.channels or health:
+        click.echo("")
+        crow = []
+        for c in config.channels:
+            h = health.get(c.name, {})
+            state = "not configured: set " + ", ".join(c.missing_env) if not c.configured else (
+                "failing" if h.get("failed") or (h.get("pending") and h.get("last_error")) else "ok")
+            crow.append([c.name, c.type, state, h.get("sent", 0), h.get("pending", 0), h.get("failed", 0),
+                         _short(h.get("last_error") or "", 60)])
+        click.echo(_table(crow, ["channel", "type", "state", "sent", "pending", "failed", "last error"]))
+    click.echo("")
+    for v in vs:
+        click.echo(v.summary())
+
+
+def _channel_health(store) -> dict:  # type: ignore[no-untyped-def]
+    from .store import outbox
+
+    with store.engine.connect() as conn:
+        return outbox.channel_health(conn)
+
+
+# ------------------------------------------------------------------ alerts / notify
+@cli.command()
+@click.option("--state", type=click.Choice(["pending", "sent", "failed"]), help="Only notices in this state.")
+@click.option("--channel", help="Only this channel.")
+@click.option("--limit", default=200, show_default=True, help="At most this many, newest first.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@pass_ctx
+@_errors
+def alerts(obj: Ctx, state: str | None, channel: str | None, limit: int, fmt: str) -> None:
+    """The notices and their delivery state (pending, sent, failed), newest first."""
+    from .clock import iso, local
+    from .store import outbox
+
+    with obj.store.engine.connect() as conn:
+        rows = outbox.list_notices(conn, state=state, channel=channel, limit=limit)
+    if fmt == "json":
+        click.echo(json.dumps([{k: (iso(v) if isinstance(v, datetime) else v) for k, v in r.items()
+                                if k not in ("claimed_by", "claimed_until")} for r in rows], indent=2))
+        return
+    click.echo(_table([[r["id"], local(r["created_at"]), r["channel"], r["kind"], r["target"] or "", r["state"],
+                        r["attempts"], local(r["sent_at"]) if r["sent_at"] else "",
+                        _short(r["last_error"] or "", 50)] for r in rows],
+                      ["id", "due since", "channel", "kind", "target", "state", "tries", "sent", "last error"]))
+
+
+@cli.group()
+def notify() -> None:
+    """Alert channels."""
+
+
+@notify.command("test")
+@click.option("--channel", "names", multiple=True, metavar="NAME", help="Only this channel (repeatable).")
+@pass_ctx
+@_errors
+def notify_test(obj: Ctx, names: tuple[str, ...]) -> None:
+    """Send a test notice through the real path (outbox, template, channel) to each channel."""
+    from .clock import utcnow
+    from .cycle import owner_id
+    from .decide import Notice
+    from .notify import deliver_due, enqueue
+    from .store import outbox
+
+    config, store = obj.config, obj.store
+    chans = [c for c in config.channels if not names or c.name in names]
+    if names and len(chans) != len(set(names)):
+        raise click.UsageError(f"no such channel: {', '.join(sorted(set(names) - {c.name for c in chans}))}")
+    if not chans:
+        raise click.UsageError("no [[channels]] in the configuration")
+    now = utcnow()
+    for c in chans:
+        if not c.configured:
+            click.echo(f"{c.name}: not configured (set {', '.join(c.missing_env)})")
+            continue
+        key = f"test:{c.name}:{now.isoformat()}"
+        with store.write() as conn:
+            enqueue(conn, [c], [Notice("test", key, None, {"kind": "test", "channel": c.name})], now)
+    counts = deliver_due(config, store, owner_id())
+    with store.engine.connect() as conn:
+        rows = [r for r in outbox.list_notices(conn, limit=len(chans) * 4) if r["kind"] == "test"]
+    failed = False
+    for c in chans:
+        r = next((r for r in rows if r["channel"] == c.name and r["key"].startswith(f"test:{c.name}:")), None)
+        if r is None:
+            continue
+        click.echo(f"{c.name}: {r['state']}" + (f" ({r['last_error']})" if r["last_error"] else ""))
+        failed = failed or r["state"] != "sent"
+    del counts
+    sys.exit(1 if failed else 0)
+
+
+@cli.command()
+@pass_ctx
+@_errors
+def sources(obj: Ctx) -> None:
+    """The configured sources: kind, authority, interval and URL (secrets shown as ${VAR})."""
+    rows = []
+    for s in obj.config.sources:
+        rows.append([s.name, s.kind, s.authority.value, _every(s.every),
+                     "yes" if s.configured else f"no: set {', '.join(s.missing_env)}", s.url_display])
+    click.echo(_table(rows, ["source", "kind", "authority", "every", "configured", "url"]))
+
+
+@cli.command()
+def kinds() -> None:
+    """The source kinds and the evidence each yields."""
+    from .sources import KINDS, describe
+
+    for kind in KINDS:
+        click.echo(f"{kind}\n    {describe(kind)}\n")
+
+
+# ------------------------------------------------------------------ history / check
+@cli.command()
+@click.option("--target", "-t", help="Only this target.")
+@click.option("--source", "-s", help="Only this source.")
+@click.option("--level", type=click.Choice(["confirmed", "mentioned"]))
+@click.option("--authority", type=click.Choice(["first_party", "consumer", "third_party"]))
+@click.option("--type", "evidence_type", metavar="EVIDENCE_TYPE", help="Only this evidence type.")
+@click.option("--since", metavar="WHEN", help="First seen at or after: 7d, 12h, or a date (2026-05-01).")
+@click.option("--until", metavar="WHEN", help="First seen before: 7d, 12h, or a date.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "jsonl", "csv"]), default="table",
+              show_default=True)
+@pass_ctx
+@_errors
+def history(obj: Ctx, target: str | None, source: str | None, level: str | None, authority: str | None,
+            evidence_type: str | None, since: str | None, until: str | None, fmt: str) -> None:
+    """The evidence history: every signal with its source, oldest first. Times are stored in UTC
+    and shown in the local zone in the table; JSON and CSV carry ISO 8601 UTC."""
+    from .clock import iso, local
+
+    rows = obj.store.history(target=target, source=source, level=level, authority=authority,
+                             evidence_type=evidence_type, since=_when(since, "--since"),
+                             until=_when(until, "--until"))
+    if fmt == "table":
+        click.echo(_table([[r["id"], local(r["first_seen"]), r["target"], r["level"], r["evidence_type"],
+                            r["source"], r["authority"], "vanished " + local(r["vanished_at"]) if r["vanished_at"]
+                            else "live", _short(r["excerpt"], 60)] for r in rows],
+                          ["id", "first seen", "target", "level", "type", "source", "authority", "now",
+                           "excerpt"]))
+        return
+    records = [{k: (iso(r[k]) if isinstance(r.get(k), datetime) else r.get(k)) for k in HISTORY_FIELDS}
+               for r in rows]
+    if fmt == "json":
+        click.echo(json.dumps(records, indent=2, ensure_ascii=False))
+    elif fmt == "jsonl":
+        for rec in records:
+            click.echo(json.dumps(rec, ensure_ascii=False))
+    else:
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=HISTORY_FIELDS, lineterminator="\n")
+        w.writeheader()
+        w.writerows(records)
+        click.echo(buf.getvalue(), nl=False)
+
+
+@cli.command()
+@click.argument("target")
+@pass_ctx
+@_errors
+def check(obj: Ctx, target: str) -> None:
+    """TARGET's verdict in one line, from the database (no probe); gate a deploy on the exit code:
+    0 confirmed, 10 mentioned, 11 no_evidence, 12 unknown."""
+    from .cycle import verdicts
+
+    target = target.lower()
+    for v in verdicts(obj.config, obj.store):
+        if v.target == target:
+            click.echo(f"{v.verdict.value}: {v.summary()}")
+            sys.exit(CHECK_EXIT[v.verdict.value])
+    raise click.UsageError(f"{target!r} is not a configured target")
+
+
+# ------------------------------------------------------------------ scan
+@cli.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@click.option("--kind", "-k", required=True, type=click.Choice(
+    ["models_api", "openapi_spec", "sdk_types", "pricing_page", "changelog", "model_page", "feed"]))
+@click.option("--target", "-t", "targets", multiple=True, metavar="ID",
+              help="Model id to look for (repeatable; default gpt-image-2).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def scan(file: str, kind: str, targets: tuple[str, ...], fmt: str) -> None:
+    """Parse a local document and print its signals: no network, no database."""
+    from .errors import ParseError
+    from .sources import Document, parser
+    from .targets import Matcher
+
+    body = sys.stdin.buffer.read() if file == "-" else open(file, "rb").read()
+    ids = [t.lower() for t in targets] or ["gpt-image-2"]
+    doc = Document(body=body, url=file, target=ids[0] if kind == "model_page" else None)
+    try:
+        found = parser(kind)(doc, Matcher(ids))
+    except ParseError as exc:
+        click.echo(f"watcher: {file}: parse_error: {exc}", err=True)
+        sys.exit(EXIT_UNREAD)
+    if fmt == "json":
+        click.echo(json.dumps([dict(target=s.target, model_id=s.model_id, source=file, url=file,
+                                    authority=None, level=s.level.value, evidence_type=s.evidence_type.value,
+                                    excerpt=s.excerpt, location=s.location, published=s.published)
+                               for s in found], indent=2, ensure_ascii=False))
+        return
+    click.echo(_table([[s.target, s.model_id, s.level.value, s.evidence_type.value, _short(s.location, 50),
+                        _short(s.excerpt, 60)] for s in found],
+                      ["target", "id", "level", "type", "location", "excerpt"]))
+
+
+# ------------------------------------------------------------------ db
+@cli.group()
+def db() -> None:
+    """Database schema: upgrade, downgrade, current revision."""
+
+
+@db.command("upgrade")
+@click.argument("revision", default="head")
+@pass_ctx
+@_errors
+def db_upgrade(obj: Ctx, revision: str) -> None:
+    """Apply migrations up to REVISION (default: head)."""
+    from .store import Store
+    from .store.migrate import current, upgrade
+
+    store = Store(obj.config.database_url, migrate=False)
+    upgrade(store.engine, revision)
+    click.echo(f"database at revision {current(store.engine)}")
+
+
+@db.command("downgrade")
+@click.argument("revision")
+@pass_ctx
+@_errors
+def db_downgrade(obj: Ctx, revision: str) -> None:
+    """Revert migrations down to REVISION ('base' removes every table)."""
+    from .store import Store
+    from .store.migrate import current, downgrade
+
+    store = Store(obj.config.database_url, migrate=False)
+    downgrade(store.engine, revision)
+    click.echo(f"database at revision {current(store.engine) or 'base'}")
+
+
+@db.command("current")
+@pass_ctx
+@_errors
+def db_current(obj: Ctx) -> None:
+    """Print the database's schema revision."""
+    from .store import Store
+
+    click.echo(Store(obj.config.database_url, migrate=False).schema_revision() or "base (empty)")
+
+
+# ------------------------------------------------------------------ helpers
+def _table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
+    if not rows:
+        return "(none)"
+    cells = [[str(c) for c in headers]] + [["" if c is None else str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _short(text: str | None, n: int) -> str:
+    text = text or ""
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def _every(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
+
+
+def _when(value: str | None, option: str) -> datetime | None:
+    """'7d' (ago), '12h', '2026-05-01' or a full ISO time, to naive UTC."""
+    if not value:
+        return None
+    from .config import parse_duration
+
+    try:
+        return datetime.now(timezone.utc).replace(tzinfo=None) - timedelta(seconds=parse_duration(value))
+    except ValueError:
+        pass
+    try:
+        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: use 7d, 12h or a date such as 2026-05-01", param_hint=option) from None
+    if dt.tzinfo is None:
+        dt = dt.astimezone()  # a bare date or time is in the local zone
+    return dt.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def main() -> None:
+    cli(prog_name="watcher")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,197 @@
+"""One probe cycle: claim, fetch, parse, store, decide. The only module that wires I/O together.
+
+Fetching and parsing run in a small thread pool; each source's result is stored in its own
+transaction as soon as it is in, so a crash loses at most the probes in flight.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from .clock import utcnow
+from .config import Config, SourceConfig
+from .decide import TargetVerdict, decide_verdict
+from .errors import ParseError
+from .evidence import Outcome, Signal
+from .sources import Document, parser
+from .store import Probe, ProbeHook, ProbeRecord, SourceState, Store, content_hash
+from .targets import Matcher, Target
+
+if TYPE_CHECKING:
+    from .fetch import Fetcher
+
+log = logging.getLogger(__name__)
+
+# Bump when a parser changes what it finds: stored documents are then parsed again.
+PARSER_VERSION = "1"
+WORKERS = 8
+
+
+@dataclass(frozen=True)
+class SourceReport:
+    name: str
+    kind: str
+    authority: str
+    outcome: Outcome | None  # None: skipped, another process holds its lease
+    status: int | None = None
+    live: int = 0
+    added: int = 0
+    vanished: int = 0
+    duration_ms: int = 0
+    error: str | None = None
+
+
+@dataclass
+class CycleReport:
+    sources: list[SourceReport] = field(default_factory=list)
+    verdicts: list[TargetVerdict] = field(default_factory=list)
+    started_at: datetime | None = None
+    duration_ms: int = 0
+
+    @property
+    def unread(self) -> list[SourceReport]:
+        return [s for s in self.sources if s.outcome is not None and s.outcome.failed]
+
+
+def owner_id() -> str:
+    """Who holds a lease: host and process, readable in the database."""
+    return f"{socket.gethostname()}:{os.getpid()}"[:100]
+
+
+def all_targets(config: Config, store: Store | None = None) -> list[Target]:
+    targets = list(config.targets)
+    if store is not None and any(t.family for t in targets):
+        targets += [Target(id=t) for t in store_discovered(store)]
+    return targets
+
+
+def store_discovered(store: Store) -> list[str]:
+    from sqlalchemy import select
+
+    from .store import schema as S
+
+    with store.engine.connect() as conn:
+        return [r[0] for r in conn.execute(select(S.discovered_targets.c.target))]
+
+
+def parse_key(kind: str, targets: Sequence[Target]) -> str:
+    names = ",".join(sorted(t.name for t in targets))
+    return hashlib.sha1(f"{PARSER_VERSION}|{kind}|{names}".encode()).hexdigest()[:16]
+
+
+def probe(source: SourceConfig, state: SourceState | None, fetcher: Fetcher, targets: Sequence[Target],
+          snapshot: Callable[[int], bytes | None]) -> Probe:
+    """Fetch one source and parse what it answered. Never raises for anything a server does."""
+    started = utcnow()
+    t0 = time.perf_counter()
+    if not source.configured:
+        return Probe(outcome=Outcome.NOT_CONFIGURED, started_at=started, duration_ms=0,
+                     error=f"environment variable {', '.join(source.missing_env)} is not set")
+    result = fetcher.fetch(source, etag=state.etag if state else None,
+                           last_modified=state.last_modified if state else None)
+    own_targets = [Target(id=source.target)] if source.target else list(targets)
+    pkey = parse_key(source.kind, own_targets)
+    body = result.body
+    chash = content_hash(body) if body is not None else None
+    signals: list[Signal] | None = None
+    outcome, error = result.outcome, result.error
+    unchanged = state is not None and state.parsed_with == pkey
+    if outcome is Outcome.OK and body is not None:
+        if not (unchanged and chash == state.content_hash):  # type: ignore[union-attr]
+            signals, outcome, error = _parse(source, body, result, own_targets, error)
+    elif outcome is Outcome.NOT_MODIFIED and not unchanged and state and state.snapshot_id:
+        # The targets or the parsers changed since the stored copy was read: read it again.
+        old = snapshot(state.snapshot_id)
+        if old is not None:
+            signals, parsed_outcome, perr = _parse(source, old, result, own_targets, error)
+            if parsed_outcome is Outcome.PARSE_ERROR:
+                outcome, error = parsed_outcome, perr
+    return Probe(outcome=outcome, started_at=started, duration_ms=int((time.perf_counter() - t0) * 1000),
+                 status=result.status, bytes=result.bytes_read, body=body if outcome is Outcome.OK else None,
+                 content_type=result.content_type, content_hash=chash, etag=result.etag,
+                 last_modified=result.last_modified, error=error, signals=signals, parsed_with=pkey)
+
+
+def _parse(source: SourceConfig, body: bytes, result, targets, error):  # type: ignore[no-untyped-def]
+    doc = Document(body=body, url=source.url_display, status=result.status or 200,
+                   content_type=result.content_type, target=source.target)
+    try:
+        return parser(source.kind)(doc, Matcher(targets)), Outcome.OK, error
+    except ParseError as exc:
+        return None, Outcome.PARSE_ERROR, str(exc)[:500]
+    except Exception as exc:  # noqa: BLE001 - a parser bug is this source's parse_error, not a crash
+        log.exception("parser %s failed on %s", source.kind, source.name)
+        return None, Outcome.PARSE_ERROR, f"parser failed: {exc.__class__.__name__}: {str(exc)[:300]}"
+
+
+def run_cycle(config: Config, store: Store, fetcher: Fetcher | None = None, *,
+              names: Sequence[str] | None = None, due_only: bool = False, owner: str | None = None,
+              hook: ProbeHook | None = None, lease_ttl: float | None = None, compute_verdicts: bool = True,
+              due_slack: float = 0.0) -> CycleReport:
+    """Probe the configured sources (or `names`), store what they say, and compute the verdicts."""
+    from .fetch import Fetcher
+
+    report = CycleReport(started_at=utcnow())
+    t0 = time.perf_counter()
+    own_fetcher = fetcher is None
+    fetcher = fetcher or Fetcher()
+    owner = owner or owner_id()
+    try:
+        wanted = [s for s in config.sources if names is None or s.name in names]
+        rows = store.sync_sources(wanted)
+        states = store.states([s.name for s in wanted])
+        targets = all_targets(config, store)
+        ttl = lease_ttl or max(60.0, max((s.deadline for s in wanted), default=60.0) * 2)
+        claimed = store.claim_many([rows[s.name].id for s in wanted], owner, ttl, due_only=due_only,
+                                   slack=due_slack)
+        todo = [s for s in wanted if rows[s.name].id in claimed]
+        for s in wanted:
+            if rows[s.name].id not in claimed and not due_only:
+                report.sources.append(SourceReport(s.name, s.kind, s.authority.value, None,
+                                                   error="skipped: another watcher process is probing it"))
+        with ThreadPoolExecutor(max_workers=max(1, min(WORKERS, len(todo)))) as pool:
+            futures = [(s, pool.submit(probe, s, states.get(s.name), fetcher, targets, store.snapshot_body))
+                       for s in todo]
+            for s, fut in futures:
+                row = rows[s.name]
+                try:
+                    p = fut.result()
+                    rec = store.record_probe(row, p, every=s.every, hook=hook)  # also ends the lease
+                except BaseException:
+                    store.release(row.id, owner)
+                    raise
+                report.sources.append(_source_report(s, p, rec))
+        if compute_verdicts:
+            report.verdicts = verdicts(config, store)
+    finally:
+        if own_fetcher:
+            fetcher.close()
+    report.duration_ms = int((time.perf_counter() - t0) * 1000)
+    return report
+
+
+def _source_report(s: SourceConfig, p: Probe, rec: ProbeRecord) -> SourceReport:
+    return SourceReport(name=s.name, kind=s.kind, authority=s.authority.value, outcome=p.outcome, status=p.status,
+                        live=rec.live, added=len(rec.added), vanished=len(rec.vanished),
+                        duration_ms=p.duration_ms, error=p.error)
+
+
+def verdicts(config: Config, store: Store) -> list[TargetVerdict]:
+    """Every target's verdict from what the database holds now (no probe)."""
+    targets = [t.id for t in all_targets(config, store) if t.id]
+    states = store.states([s.name for s in config.sources])
+    outcomes = {name: st.last_outcome for name, st in states.items()}
+    live = store.live_signals(targets)
+    by_target: dict[str, list] = {t: [] for t in targets}
+    for row in live:
+        by_target.setdefault(row["target"], []).append(row)
+    return [decide_verdict(t, config.sources, outcomes, by_target[t]) for t in targets]

@@ -1,0 +1,118 @@
+"""`watcher run`: the long-running daemon. APScheduler runs each source at its interval (with jitter,
+one probe per source at a time, missed runs coalesced); notices are delivered as they fall due.
+
+A restart does not stampede: each source's first run is taken from its last stored probe. SIGTERM
+and SIGINT finish the probes in flight, deliver what is due, and exit 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import signal
+import threading
+from datetime import datetime, timedelta, timezone
+
+from .clock import aware, utcnow
+from .config import Config
+from .cycle import owner_id, run_cycle
+from .errors import LockedError, StoreError, WatcherError
+from .notify import deliver_due, make_hook
+from .store import Store
+from .store import locks
+
+log = logging.getLogger(__name__)
+
+DISPATCH_EVERY = 1.0  # seconds between looks at the outbox (retries, and notices due from other replicas)
+LOCK_TTL = 60.0
+
+
+def run_daemon(config: Config, *, stop: threading.Event | None = None) -> int:
+    from apscheduler.executors.pool import ThreadPoolExecutor
+    from apscheduler.schedulers.background import BackgroundScheduler
+    from apscheduler.triggers.interval import IntervalTrigger
+
+    from .fetch import Fetcher
+
+    store = Store(config.database_url)
+    owner = owner_id()
+    stop = stop or threading.Event()
+    single = store.dialect == "sqlite"
+    if single and not locks.acquire(store, "daemon", owner, LOCK_TTL):
+        holder = locks.holder(store, "daemon")
+        raise LockedError(f"another watcher daemon ({holder}) is running on this SQLite database; "
+                          "stop it first, or use PostgreSQL to run replicas")
+    fetcher = Fetcher()
+    hook = make_hook(config)
+    dispatch_lock = threading.Lock()
+
+    def dispatch() -> None:
+        if not dispatch_lock.acquire(blocking=False):
+            return  # one dispatcher pass at a time in this process; others replicas claim their own
+        try:
+            deliver_due(config, store, owner)
+        except WatcherError as exc:
+            log.error("delivering notices: %s", exc)
+        except Exception:  # noqa: BLE001 - the daemon outlives a bad pass; the notices stay pending
+            log.exception("delivering notices failed")
+        finally:
+            dispatch_lock.release()
+
+    def probe(name: str) -> None:
+        src = config.source(name)
+        try:
+            run_cycle(config, store, fetcher, names=[name], due_only=True, owner=owner, hook=hook,
+                      compute_verdicts=False, due_slack=src.every * (config.jitter + 0.05))
+        except StoreError as exc:
+            log.error("source %s: %s (the probe will run again at its next interval)", name, exc)
+            return
+        except Exception:  # noqa: BLE001
+            log.exception("source %s: probe failed", name)
+            return
+        dispatch()
+
+    def heartbeat() -> None:
+        try:
+            if not locks.acquire(store, "daemon", owner, LOCK_TTL):
+                log.error("lost the daemon lock to %s; stopping", locks.holder(store, "daemon"))
+                stop.set()
+        except Exception:  # noqa: BLE001 - a database hiccup; the next beat retries
+            log.exception("renewing the daemon lock failed")
+
+    scheduler = BackgroundScheduler(
+        executors={"default": ThreadPoolExecutor(8), "outbox": ThreadPoolExecutor(1)},
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        timezone=timezone.utc)
+    states = store.states([s.name for s in config.sources])
+    now = utcnow()
+    for s in config.sources:
+        st = states.get(s.name)
+        due = st.next_due_at if st and st.next_due_at else now
+        if due <= now:  # overdue after a restart: spread the catch-up instead of a stampede
+            due = now + timedelta(seconds=random.uniform(0, min(s.every, 5.0) * config.jitter * 10))
+        scheduler.add_job(probe, IntervalTrigger(seconds=s.every, jitter=s.every * config.jitter),
+                          args=[s.name], id=f"probe:{s.name}", next_run_time=aware(due))
+    scheduler.add_job(dispatch, IntervalTrigger(seconds=DISPATCH_EVERY), id="outbox", executor="outbox",
+                      next_run_time=datetime.now(timezone.utc))
+    if single:
+        scheduler.add_job(heartbeat, IntervalTrigger(seconds=LOCK_TTL / 3), id="lock", executor="outbox")
+
+    def on_signal(signum: int, _frame: object) -> None:
+        log.warning("received signal %d: finishing probes in flight, then exiting", signum)
+        stop.set()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+    log.warning("watcher daemon %s: %d sources, %d channels", owner, len(config.sources), len(config.channels))
+    scheduler.start()
+    try:
+        stop.wait()
+    finally:
+        scheduler.shutdown(wait=True)  # lets the probes in flight finish and store their results
+        dispatch()
+        fetcher.close()
+        if single:
+            locks.release(store, "daemon", owner)
+        store.close()
+    return 0

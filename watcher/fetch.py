@@ -1,0 +1,335 @@
+"""The single fetch seam: one httpx client, the size and time caps, the redirect policy, the validators.
+
+Every probe ends as exactly one `FetchResult`; no server behaviour makes `Fetcher.fetch` raise.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import math
+import re
+import time
+import zlib
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from types import TracebackType
+from urllib.parse import parse_qsl, urlsplit
+
+import httpx
+
+from . import __version__
+from .config import SourceConfig
+from .evidence import Outcome
+
+USER_AGENT = f"watcher/{__version__} (+release-evidence-watcher)"
+MAX_REDIRECTS = 10
+_REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+# Statuses a bot wall answers with; their body is read (a little) to tell a challenge from an error.
+_CHALLENGE_STATUSES = frozenset({401, 403, 429, 451, 503})
+_HEAD_BYTES = 64 * 1024  # challenge pages are small; a marker deeper than this is page content
+
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+_CHALLENGE_TITLES = ("just a moment", "attention required", "access denied", "captcha", "verify you are human",
+                     "are you a robot", "one more step")
+# Not "/cdn-cgi/challenge-platform/": Cloudflare injects that script into ordinary pages too.
+_CHALLENGE_MARKS = ("cf-chl", "cf_chl", "enable javascript and cookies to continue", "captcha-delivery.com",
+                    "px-captcha", "_incapsula_resource", "awswafintegration", "errors.edgesuite.net")
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """How one probe ended, and what it brought back."""
+
+    outcome: Outcome
+    status: int | None  # final HTTP status, if any
+    body: bytes | None  # only for ok
+    content_type: str | None
+    etag: str | None
+    last_modified: str | None
+    final_url: str | None  # the real URL (may hold a secret); redacting it is the caller's business
+    bytes_read: int  # bytes received, after decompression
+    duration_ms: int
+    error: str | None  # one line for any non-ok outcome; never a header value or a query string
+    retry_after: float | None  # seconds, from a 429/503 Retry-After header
+
+
+class _DeadlineExceeded(Exception):
+    pass
+
+
+class _UnsupportedEncoding(Exception):
+    pass
+
+
+class _Probe:
+    """What one probe has learned so far; `result()` turns it into the FetchResult."""
+
+    def __init__(self, source: SourceConfig) -> None:
+        self.source = source
+        self.started = time.monotonic()
+        self.url: str | None = None
+        self.response: httpx.Response | None = None
+        self.bytes_read = 0
+
+    def remaining(self) -> float:
+        return self.started + self.source.deadline - time.monotonic()
+
+    def result(self, outcome: Outcome, error: str | None = None, *, body: bytes | None = None,
+               retry_after: float | None = None, etag: str | None = None,
+               last_modified: str | None = None) -> FetchResult:
+        h = self.response.headers if self.response is not None else httpx.Headers()
+        return FetchResult(
+            outcome=outcome, status=self.response.status_code if self.response is not None else None,
+            body=body, content_type=h.get("content-type"), etag=h.get("etag") or etag,
+            last_modified=h.get("last-modified") or last_modified, final_url=self.url,
+            bytes_read=self.bytes_read, duration_ms=int((time.monotonic() - self.started) * 1000),
+            error=_scrub(error, self.source) if error else None, retry_after=retry_after)
+
+
+class Fetcher:
+    """Turns a source into one FetchResult per probe, around one (injectable) httpx.Client."""
+
+    def __init__(self, client: httpx.Client | None = None, *, user_agent: str | None = None) -> None:
+        self.user_agent = user_agent or USER_AGENT
+        self._owns_client = client is None
+        # Redirects are followed by hand (the host policy below); TLS is verified (httpx's default).
+        self.client = client if client is not None else httpx.Client(
+            follow_redirects=False, timeout=httpx.Timeout(20.0),
+            limits=httpx.Limits(max_connections=20, max_keepalive_connections=10, keepalive_expiry=30.0),
+            headers={"User-Agent": self.user_agent})
+
+    def close(self) -> None:
+        if self._owns_client:
+            self.client.close()
+
+    def __enter__(self) -> Fetcher:
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    def fetch(self, source: SourceConfig, *, etag: str | None = None,
+              last_modified: str | None = None) -> FetchResult:
+        """Probe `source` once, sending the validators of the last good answer when given."""
+        probe = _Probe(source)
+        if not source.configured:
+            return probe.result(Outcome.NOT_CONFIGURED, f"not configured: set {', '.join(source.missing_env)}")
+        try:
+            return self._follow(probe, etag, last_modified)
+        except Exception as exc:  # every server behaviour ends as an outcome, never as a raise
+            return _failure(probe, exc)
+
+    def _follow(self, p: _Probe, etag: str | None, last_modified: str | None) -> FetchResult:
+        source = p.source
+        url = httpx.URL(source.url)
+        own_hosts = {source.host, (url.host or "").lower()}
+        allowed = own_hosts | set(source.allowed_hosts)
+        # We decode ourselves (bounded), so only offer what zlib can inflate.
+        base = {"User-Agent": self.user_agent, "Accept-Encoding": "gzip, deflate"}
+        validators = {}
+        if etag:
+            validators["If-None-Match"] = etag
+        if last_modified:
+            validators["If-Modified-Since"] = last_modified
+        seen: set[str] = set()
+        for _ in range(MAX_REDIRECTS + 1):
+            seen.add(str(url))
+            remaining = p.remaining()
+            if remaining <= 0:
+                raise _DeadlineExceeded
+            # The source's own headers (often credentials) go to its own host only, never to allowed_hosts.
+            own = dict(source.headers) if (url.host or "").lower() in own_hosts else {}
+            p.url = str(url)
+            with self.client.stream("GET", url, headers={**base, **own, **validators},
+                                    timeout=min(source.timeout, remaining), follow_redirects=False) as resp:
+                p.response = resp
+                if resp.status_code not in _REDIRECT_STATUSES or "location" not in resp.headers:
+                    return self._answer(p, resp, etag, last_modified)
+                try:
+                    target = resp.url.join(resp.headers["location"])
+                except httpx.InvalidURL:
+                    return p.result(Outcome.HTTP_ERROR, f"HTTP {resp.status_code} with an invalid Location")
+            refusal = _refuse_redirect(url, target, allowed)
+            if refusal:
+                return p.result(Outcome.REDIRECTED_OFF_SOURCE, refusal)
+            if str(target) in seen:
+                return p.result(Outcome.HTTP_ERROR, f"redirect loop: {target.host} sent us back to a URL already visited")
+            url = target
+        return p.result(Outcome.HTTP_ERROR, f"redirect loop: more than {MAX_REDIRECTS} redirects")
+
+    def _answer(self, p: _Probe, resp: httpx.Response, etag: str | None, last_modified: str | None) -> FetchResult:
+        status = resp.status_code
+        reason = f"HTTP {status} {httpx.codes.get_reason_phrase(status)}".strip()
+        if status == 304:
+            return p.result(Outcome.NOT_MODIFIED, f"{reason} since the last probe", etag=etag,
+                            last_modified=last_modified)
+        if _challenge_header(resp.headers):  # checked before 404: a wall must never read as absence
+            return p.result(Outcome.BLOCKED, f"{reason} with a bot challenge header")
+        if status in (404, 410):
+            return p.result(Outcome.NOT_FOUND, reason)
+        cap = p.source.max_bytes
+        if 200 <= status < 300:
+            length = resp.headers.get("content-length", "")
+            if length.isdigit() and int(length) > cap:
+                return p.result(Outcome.TOO_LARGE, f"Content-Length {length} exceeds the cap of {cap} bytes")
+            body = _read(p, resp, cap)
+            if body is None:
+                return p.result(Outcome.TOO_LARGE, f"body exceeds the cap of {cap} bytes")
+            if _is_html(resp, body) and _is_challenge(body[:_HEAD_BYTES]):
+                return p.result(Outcome.BLOCKED, f"{reason} is a bot challenge page, not the document")
+            return p.result(Outcome.OK, body=body)
+        retry_after = _retry_after(resp.headers.get("retry-after")) if status in (429, 503) else None
+        if status in _CHALLENGE_STATUSES and _is_challenge(_head(p, resp)):
+            return p.result(Outcome.BLOCKED, f"{reason} with a bot challenge page", retry_after=retry_after)
+        if status == 403:
+            return p.result(Outcome.BLOCKED, f"{reason}: the server refuses this client")
+        if status >= 400:
+            return p.result(Outcome.HTTP_ERROR, reason, retry_after=retry_after)
+        return p.result(Outcome.HTTP_ERROR, f"{reason}: unexpected status")
+
+
+def _read(p: _Probe, resp: httpx.Response, limit: int, *, truncate: bool = False) -> bytes | None:
+    """The decoded body, or None once it passes `limit` (with `truncate`, its first `limit` bytes).
+
+    Decoding here rather than in httpx bounds each inflate step, so a gzip bomb stops at the cap.
+    """
+    inflater = _Inflater(resp.headers.get("content-encoding", ""))
+    chunks: list[bytes] = []
+    for raw in resp.iter_raw():
+        out = inflater.feed(raw, limit - p.bytes_read + 1)
+        p.bytes_read += len(out)
+        chunks.append(out)
+        if p.bytes_read > limit:
+            return b"".join(chunks)[:limit] if truncate else None
+        if p.remaining() <= 0:
+            raise _DeadlineExceeded
+    tail = inflater.flush()
+    p.bytes_read += len(tail)
+    chunks.append(tail)
+    if p.bytes_read > limit and not truncate:
+        return None
+    return b"".join(chunks)[:limit]
+
+
+def _head(p: _Probe, resp: httpx.Response) -> bytes:
+    """The start of an error page, to look for a challenge; an undecodable one is not a challenge."""
+    try:
+        return _read(p, resp, _HEAD_BYTES, truncate=True) or b""
+    except (zlib.error, _UnsupportedEncoding):
+        return b""
+
+
+class _Inflater:
+    """gzip/deflate decoding that never produces more than it is asked for."""
+
+    def __init__(self, encoding: str) -> None:
+        enc = encoding.strip().lower()
+        self._raw_deflate_fallback = enc == "deflate"
+        if enc in ("", "identity"):
+            self._z = None
+        elif enc in ("gzip", "x-gzip"):
+            self._z = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif enc == "deflate":
+            self._z = zlib.decompressobj(zlib.MAX_WBITS)
+        else:
+            raise _UnsupportedEncoding(enc[:40])
+
+    def feed(self, data: bytes, max_out: int) -> bytes:
+        if self._z is None:
+            return data
+        try:
+            out = self._z.decompress(data, max_out)
+        except zlib.error:
+            if not self._raw_deflate_fallback:
+                raise
+            # Some servers send "deflate" without the zlib wrapper; browsers (and httpx) accept it.
+            self._z = zlib.decompressobj(-zlib.MAX_WBITS)
+            out = self._z.decompress(data, max_out)
+        self._raw_deflate_fallback = False
+        return out
+
+    def flush(self) -> bytes:
+        return self._z.flush() if self._z is not None else b""
+
+
+def _failure(p: _Probe, exc: Exception) -> FetchResult:
+    """The one place where exceptions become outcomes."""
+    host = urlsplit(p.url or p.source.url).netloc.rsplit("@", 1)[-1]
+    if isinstance(exc, _DeadlineExceeded) or (isinstance(exc, httpx.TimeoutException) and p.remaining() <= 0.01):
+        return p.result(Outcome.TIMEOUT, f"deadline of {p.source.deadline:g} s exceeded")
+    if isinstance(exc, httpx.TimeoutException):
+        phase = {httpx.ConnectTimeout: "connect", httpx.ReadTimeout: "read", httpx.WriteTimeout: "write",
+                 httpx.PoolTimeout: "connection pool"}.get(type(exc), "")
+        return p.result(Outcome.TIMEOUT, f"{phase} timeout after {p.source.timeout:g} s at {host}".lstrip())
+    if isinstance(exc, _UnsupportedEncoding):
+        return p.result(Outcome.HTTP_ERROR, f"unsupported Content-Encoding {exc}")
+    if isinstance(exc, (zlib.error, httpx.DecodingError)):
+        return p.result(Outcome.HTTP_ERROR, "body does not decode as its Content-Encoding says")
+    if isinstance(exc, httpx.ConnectError):
+        return p.result(Outcome.NETWORK_ERROR, f"cannot connect to {host}: {exc}")
+    if isinstance(exc, (httpx.HTTPError, OSError)):
+        return p.result(Outcome.NETWORK_ERROR, f"{type(exc).__name__} from {host}: {exc}")
+    return p.result(Outcome.NETWORK_ERROR, f"unexpected {type(exc).__name__} while fetching from {host}")
+
+
+def _refuse_redirect(current: httpx.URL, target: httpx.URL, allowed: set[str]) -> str | None:
+    """Why a redirect may not be followed, or None. Names the target host, never its path or query."""
+    host = (target.host or "").lower()
+    if target.scheme not in ("http", "https"):
+        return f"redirected off source to a {target.scheme[:10]} URL at host {host}"
+    if current.scheme == "https" and target.scheme == "http":
+        return f"redirected off source from https down to http at host {host}"
+    if host not in allowed:
+        return f"redirected off source to host {host}"
+    return None
+
+
+def _challenge_header(headers: httpx.Headers) -> bool:
+    return (headers.get("cf-mitigated", "").lower() == "challenge"
+            or headers.get("x-amzn-waf-action", "").lower() in ("challenge", "captcha"))
+
+
+def _is_html(resp: httpx.Response, body: bytes) -> bool:
+    ctype = resp.headers.get("content-type", "").lower()
+    return "html" in ctype or (not ctype and body.lstrip()[:1] == b"<")
+
+
+def _is_challenge(head: bytes) -> bool:
+    """Whether the start of a page is a bot wall (Cloudflare, Akamai, DataDome, PerimeterX, Imperva, AWS WAF)."""
+    text = head.decode("utf-8", "replace").lower()
+    m = _TITLE.search(text)
+    if m and any(t in m.group(1) for t in _CHALLENGE_TITLES):
+        return True
+    return any(mark in text for mark in _CHALLENGE_MARKS)
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header: delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    try:
+        seconds = float(value.strip())
+        return seconds if math.isfinite(seconds) and seconds >= 0 else None
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+
+
+_URL_QUERY = re.compile(r"(\w+://[^\s?#'\"<>]*)[?#][^\s'\"<>]*")
+
+
+def _scrub(text: str, source: SourceConfig) -> str:
+    """One line without the source's secrets: header values, the real URL, its query, any URL's query."""
+    secrets = [source.url, urlsplit(source.url).query, *(v for _, v in parse_qsl(urlsplit(source.url).query))]
+    for value in source.headers.values():
+        secrets += [value, *(tok for tok in value.split() if len(tok) >= 6)]
+    for secret in sorted({s for s in secrets if len(s) >= 3}, key=len, reverse=True):
+        text = text.replace(secret, "[redacted]")
+    text = _URL_QUERY.sub(r"\1", text)
+    return " ".join(text.split())[:300]

@@ -1,0 +1,177 @@
+"""Notices: made due inside the probe's transaction (the hook), delivered by the outbox dispatcher.
+
+Delivery is at-least-once with a window of one: a notice is marked sent in its own transaction
+right after the channel accepted it, so only a process killed between the two can send it again
+(the webhook channel sends the key as Idempotency-Key, e-mail a Message-ID made from the key).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from ..clock import utcnow
+from ..config import ChannelConfig, Config
+from ..decide import Notice, ProbeFacts, due_notices
+from ..errors import DeliveryError
+from ..store import Probe, ProbeRecord, SourceRow, Store
+from ..store import outbox
+
+log = logging.getLogger(__name__)
+
+BACKOFF_BASE = 2.0  # seconds; doubles per attempt
+BACKOFF_MAX = 900.0  # never wait more than 15 minutes between attempts
+CLAIM_TTL = 120.0  # a dispatcher that dies holding notices lets go of them after this
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One message for one channel: a notice, or a release merged with its same-cycle corroborations."""
+
+    channel: ChannelConfig
+    kind: str
+    target: str | None
+    key: str
+    ids: tuple[int, ...]
+    payloads: tuple[dict[str, Any], ...]
+
+
+def channel_takes(channel: ChannelConfig, kind: str, target: str | None) -> bool:
+    if kind not in channel.kinds and kind != "test":
+        return False
+    return not (channel.targets and target is not None and target not in channel.targets)
+
+
+def make_hook(config: Config):  # type: ignore[no-untyped-def]
+    """The probe hook: decide what the stored probe made due and enqueue it in the same transaction."""
+    configured = frozenset(config.target_ids)
+    channels = [c for c in config.channels if c.configured]
+    families = [t.family for t in config.targets if t.family]
+
+    def hook(conn, src: SourceRow, record: ProbeRecord, probe: Probe) -> None:  # type: ignore[no-untyped-def]
+        from sqlalchemy import select, update
+
+        from ..store import schema as S
+
+        state = conn.execute(select(S.sources.c.failure_streak, S.sources.c.health_alerted)
+                             .where(S.sources.c.id == src.id)).one()
+        targets = sorted({r["target"] for r in record.added} | {r["target"] for r in record.vanished})
+        elsewhere = outbox.confirmed_sources(conn, targets, exclude_source_id=src.id) if targets else {}
+        here = outbox.confirmed_sources(conn, targets) if targets else {}
+        fams = _discover(conn, record, configured, families, probe.started_at) if families else {}
+        ok_before = conn.execute(select(S.probe_runs.c.id).where(
+            S.probe_runs.c.source_id == src.id, S.probe_runs.c.id < record.run_id,
+            S.probe_runs.c.outcome.in_(["ok", "not_modified", "not_found"])).limit(1)).first() is not None
+        facts = ProbeFacts(
+            source=src.name, url=src.url, authority=src.authority, outcome=record.outcome.value,
+            error=probe.error, run_id=record.run_id, added=record.added, vanished=record.vanished,
+            confirmed_elsewhere=elsewhere,
+            confirmed_here_after=frozenset(t for t, names in here.items() if src.name in names),
+            mentioned_before=frozenset(outbox.mentioned_before(conn, targets, record.run_id)) if targets
+            else frozenset(),
+            failure_streak=state.failure_streak, health_alerted=state.health_alerted,
+            first_read=not ok_before, configured_targets=configured, families=fams)
+        notices = due_notices(facts, alert_on=config.alert_on, failure_threshold=config.failure_threshold)
+        for n in notices:
+            if n.kind == "source_health":
+                conn.execute(update(S.sources).where(S.sources.c.id == src.id).values(
+                    health_alerted=n.payload["state"] == "down"))
+        enqueue(conn, channels, notices, probe.started_at)
+
+    return hook
+
+
+def _discover(conn, record: ProbeRecord, configured, families, now) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """Ids first seen through a family become targets of their own; returns those new in this probe."""
+    import fnmatch
+
+    from sqlalchemy import select
+
+    from ..store import schema as S
+
+    new: dict[str, str] = {}
+    known = {r[0] for r in conn.execute(select(S.discovered_targets.c.target))}
+    for row in record.added:
+        t = row["target"]
+        if t in configured or t in known or t in new or row["authority"] != "first_party":
+            continue
+        fam = next((f for f in families if fnmatch.fnmatchcase(t, f)), None)
+        if fam:
+            new[t] = fam
+    if new:
+        conn.execute(S.discovered_targets.insert(), [dict(target=t, family=f, discovered_at=now)
+                                                      for t, f in new.items()])
+    return new
+
+
+def enqueue(conn, channels: Sequence[ChannelConfig], notices: Sequence[Notice], now) -> int:  # type: ignore[no-untyped-def]
+    rows = [dict(channel=c.name, key=n.key, kind=n.kind, target=n.target, payload=dict(n.payload, key=n.key))
+            for n in notices for c in channels if channel_takes(c, n.kind, n.target)]
+    return outbox.enqueue(conn, rows, now)
+
+
+def group(rows: Sequence[dict[str, Any]], channels: dict[str, ChannelConfig]) -> list[Delivery]:
+    """One delivery per notice, except that a release absorbs the corroborations of its target that
+    are due with it (the first cycle that finds a model at five sources sends one alert, not five)."""
+    out: list[Delivery] = []
+    releases = {(r["channel"], r["target"]): r for r in rows if r["kind"] == "release"}
+    absorbed: dict[int, list[dict[str, Any]]] = {}
+    for r in rows:
+        rel = releases.get((r["channel"], r["target"]))
+        if r["kind"] == "corroboration" and rel is not None:
+            absorbed.setdefault(rel["id"], []).append(r)
+    skip = {r["id"] for group_ in absorbed.values() for r in group_}
+    for r in rows:
+        if r["id"] in skip or r["channel"] not in channels:
+            continue
+        members = [r] + absorbed.get(r["id"], [])
+        out.append(Delivery(channel=channels[r["channel"]], kind=r["kind"], target=r["target"], key=r["key"],
+                            ids=tuple(m["id"] for m in members), payloads=tuple(m["payload"] for m in members)))
+    return out
+
+
+def backoff(attempts: int, retry_after: float | None) -> float:
+    if retry_after is not None:
+        return min(max(retry_after, 0.0), BACKOFF_MAX * 4)
+    delay = min(BACKOFF_BASE * (2 ** attempts), BACKOFF_MAX)
+    return delay * (0.8 + 0.4 * random.random())
+
+
+def deliver_due(config: Config, store: Store, owner: str, *, limit: int = 100) -> dict[str, int]:
+    """Deliver every notice that is due now; returns counts of sent, retried and failed."""
+    from .channels import send
+
+    channels = {c.name: c for c in config.channels if c.configured}
+    counts = {"sent": 0, "retry": 0, "failed": 0}
+    if not channels:
+        return counts
+    while True:
+        with store.write() as conn:
+            rows = outbox.claim_due(conn, owner, CLAIM_TTL, channels=list(channels), limit=limit)
+        if not rows:
+            return counts
+        attempts = {r["id"]: r["attempts"] for r in rows}
+        for d in group(rows, channels):
+            try:
+                send(d, config)
+            except DeliveryError as exc:
+                err = str(exc)
+                with store.write() as conn:
+                    if exc.permanent:
+                        outbox.mark_failed(conn, d.ids, owner, err)
+                        counts["failed"] += len(d.ids)
+                    else:
+                        at = utcnow() + timedelta(seconds=backoff(attempts[d.ids[0]], exc.retry_after))
+                        outbox.mark_retry(conn, d.ids, owner, err, at)
+                        counts["retry"] += len(d.ids)
+                log.warning("channel %s: notice %s not delivered: %s", d.channel.name, d.key, err)
+                continue
+            with store.write() as conn:
+                outbox.mark_sent(conn, d.ids, owner)
+            counts["sent"] += len(d.ids)
+        if len(rows) < limit:
+            return counts

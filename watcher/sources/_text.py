@@ -1,0 +1,442 @@
+"""Shared text handling for the parsers: decoding bytes, HTML and Markdown as a list of blocks.
+
+Pure: no I/O. Nothing here raises on any input except `document_text`, which refuses a bot-challenge
+page with ParseError so that a block page is never read as "answered, absent".
+"""
+
+from __future__ import annotations
+
+import codecs
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+from bs4 import BeautifulSoup, CData, Comment, NavigableString, Tag
+
+from ..errors import ParseError
+from ..evidence import clip
+from . import Document
+
+# --- decoding ---------------------------------------------------------------------------------
+
+_CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9._:-]+)", re.IGNORECASE)
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),  # before UTF-16 LE, whose BOM is its prefix
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def charset(content_type: str | None) -> str | None:
+    """The charset a Content-Type header declares, when it names one Python knows."""
+    if not content_type:
+        return None
+    m = _CHARSET.search(content_type)
+    if not m:
+        return None
+    try:
+        return codecs.lookup(m.group(1)).name
+    except LookupError:
+        return None
+
+
+def decode(body: bytes, content_type: str | None = None) -> str:
+    """Text of a body: its BOM, else its declared charset, else UTF-8 with replacement. Never raises.
+
+    A declared charset that cannot decode the body (a server that lies) falls back to UTF-8. One
+    that is not ASCII-compatible (UTF-16 without a BOM) is believed only when the body holds NUL
+    bytes, as text in it always does; otherwise an ASCII body mislabelled UTF-16 would turn every
+    model id into CJK.
+    """
+    for bom, codec in _BOMS:
+        if body.startswith(bom):
+            try:
+                return body.decode(codec)
+            except UnicodeDecodeError:
+                break
+    declared = charset(content_type)
+    if declared and declared not in ("utf-8", "utf-8-sig"):
+        try:
+            ascii_compatible = "Az09-.".encode(declared) == b"Az09-."
+        except (UnicodeError, LookupError):
+            ascii_compatible = False
+        if ascii_compatible or b"\x00" in body:
+            try:
+                return body.decode(declared)
+            except (UnicodeDecodeError, LookupError):
+                pass
+    return body.decode("utf-8", errors="replace")
+
+
+# --- bot challenges ---------------------------------------------------------------------------
+
+_CHALLENGE_TITLE = re.compile(
+    r"<title>\s*(just a moment\.*|attention required!? \| cloudflare|checking your browser[^<]*)\s*</title>",
+    re.IGNORECASE,
+)
+_CHALLENGE_MARK = re.compile(
+    r"challenge-platform|_cf_chl_opt|cf-browser-verification|cf-challenge|challenges\.cloudflare\.com",
+    re.IGNORECASE,
+)
+
+
+def is_challenge(text: str) -> bool:
+    """A Cloudflare-style interstitial served instead of the document (its title and its markers)."""
+    head = text[:20000]
+    return bool(_CHALLENGE_TITLE.search(head)) and bool(_CHALLENGE_MARK.search(text[:200000]))
+
+
+def document_text(doc: Document) -> str:
+    """The decoded body of a text document; a challenge page is not the document, so ParseError."""
+    text = decode(doc.body, doc.content_type)
+    if is_challenge(text):
+        raise ParseError("the body is a bot-challenge page, not the document")
+    return text
+
+
+# --- excerpts ---------------------------------------------------------------------------------
+
+
+def snippet(text: str, start: int, end: int, before: int = 160, after: int = 200) -> str:
+    """An excerpt of `text` around [start, end), white space collapsed, cut at word boundaries."""
+    lo = max(0, start - before)
+    hi = min(len(text), end + after)
+    if lo > 0:
+        space = text.find(" ", lo, start)
+        lo = space + 1 if space != -1 else lo
+    if hi < len(text):
+        space = text.rfind(" ", end, hi)
+        hi = space if space != -1 else hi
+    out = clip(text[lo:hi])
+    return ("…" if lo > 0 else "") + out + ("…" if hi < len(text) else "")
+
+
+# --- dates ------------------------------------------------------------------------------------
+
+_MONTHS = {
+    name: i
+    for i, names in enumerate(
+        [
+            ("jan", "january"),
+            ("feb", "february"),
+            ("mar", "march"),
+            ("apr", "april"),
+            ("may",),
+            ("jun", "june"),
+            ("jul", "july"),
+            ("aug", "august"),
+            ("sep", "sept", "september"),
+            ("oct", "october"),
+            ("nov", "november"),
+            ("dec", "december"),
+        ],
+        start=1,
+    )
+    for name in names
+}
+_MONTH_RE = "|".join(sorted(_MONTHS, key=len, reverse=True))
+_ISO_DATE = re.compile(r"(?<!\d)(\d{4})-(\d{2})-(\d{2})(?!\d)")
+_MDY = re.compile(rf"\b({_MONTH_RE})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+(\d{{4}})\b", re.IGNORECASE)
+_DMY = re.compile(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s+({_MONTH_RE})\.?,?\s+(\d{{4}})\b", re.IGNORECASE)
+
+
+def _iso(year: str, month: int, day: str) -> str | None:
+    try:
+        return dt.date(int(year), month, int(day)).isoformat()
+    except ValueError:
+        return None
+
+
+def find_date(text: str) -> str | None:
+    """The first calendar date written in `text`, as ISO 8601 (`2026-05-05`), or None.
+
+    Understands `2026-05-05`, `(2025-12-16)`, `May 5, 2026`, `Dec 16, 2025`, `5 May 2026`.
+    """
+    found: list[tuple[int, str]] = []
+    for m in _ISO_DATE.finditer(text):
+        iso = _iso(m.group(1), int(m.group(2)), m.group(3))
+        if iso:
+            found.append((m.start(), iso))
+            break
+    for pattern, order in ((_MDY, (3, 1, 2)), (_DMY, (3, 2, 1))):
+        for m in pattern.finditer(text):
+            year, month, day = (m.group(i) for i in order)
+            iso = _iso(year, _MONTHS[month.lower()], day)
+            if iso:
+                found.append((m.start(), iso))
+                break
+    return min(found)[1] if found else None
+
+
+# --- blocks: HTML and Markdown alike ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Block:
+    """One unit of visible text in reading order.
+
+    kind: `title` (the HTML <title> or front-matter title), `heading` (with its level), `caption`
+    (a table's), `row` (a table row, with its cells), `item` (a list item) or `text`.
+    """
+
+    kind: str
+    text: str
+    level: int = 0
+    cells: tuple[str, ...] = ()
+    date: str | None = None  # a machine-readable date the markup carries (<time datetime=...>)
+
+
+_HTML_SNIFF = re.compile(
+    r"<(?:!doctype\s+html|html|head|body|div|p|table|tr|h[1-6]|section|article|main|ul|title|meta)\b",
+    re.IGNORECASE,
+)
+
+
+def is_html(text: str, content_type: str | None = None) -> bool:
+    """Whether a document is HTML rather than Markdown (or plain text)."""
+    ctype = (content_type or "").split(";", 1)[0].strip().lower()
+    if ctype in ("text/html", "application/xhtml+xml"):
+        return True
+    if ctype in ("text/markdown", "text/x-markdown"):
+        return False
+    return bool(_HTML_SNIFF.search(text[:4096]))
+
+
+def blocks(text: str, content_type: str | None = None) -> list[Block]:
+    return html_blocks(text) if is_html(text, content_type) else markdown_blocks(text)
+
+
+_INVISIBLE = ("script", "style", "noscript", "template")
+_HEADINGS = {f"h{i}": i for i in range(1, 7)}
+_BLOCK_TAGS = frozenset(
+    "p div li dd dt blockquote pre section article header footer main nav aside figure figcaption "
+    "ul ol dl table thead tbody tfoot form details summary address hr body".split()
+)
+_CELL_ROLES = ("cell", "gridcell", "columnheader", "rowheader")
+
+
+def _collapse(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _last_descendant(tag: Tag) -> Tag | NavigableString:
+    node: Tag | NavigableString = tag
+    while isinstance(node, Tag) and node.contents:
+        node = node.contents[-1]  # type: ignore[assignment]
+    return node
+
+
+def _visible_text(tag: Tag) -> str:
+    return _collapse("".join(s for s in tag.descendants if type(s) in (NavigableString, CData)))
+
+
+def _time_of(tag: Tag) -> str | None:
+    t = tag.find("time")
+    if isinstance(t, Tag):
+        value = t.get("datetime")
+        if isinstance(value, str):
+            return find_date(value)
+    return None
+
+
+def _row_cells(row: Tag) -> tuple[str, ...]:
+    if row.name == "tr":
+        cells = [c for c in row.children if isinstance(c, Tag) and c.name in ("td", "th")]
+    else:
+        cells = [c for c in row.find_all(attrs={"role": _CELL_ROLES})]
+        if not cells:
+            cells = [c for c in row.children if isinstance(c, Tag)]
+    texts = tuple(_visible_text(c) for c in cells)
+    return texts if any(texts) else (_visible_text(row),)
+
+
+def html_blocks(text: str) -> list[Block]:
+    """Visible text of an HTML page as blocks; script, style, noscript, template, comments dropped.
+
+    Attribute values (alt, title, href) are never text. Iterative throughout, so deep nesting is safe.
+    """
+    soup = BeautifulSoup(text, "html.parser")
+    for tag in soup.find_all(_INVISIBLE):
+        tag.decompose()
+    for br in soup.find_all("br"):
+        br.replace_with(" ")
+    out: list[Block] = []
+    buf: list[str] = []
+    kind = "text"
+
+    def flush(next_kind: str) -> None:
+        nonlocal kind
+        joined = _collapse("".join(buf))
+        if joined:
+            out.append(Block(kind, joined))
+        buf.clear()
+        kind = next_kind
+
+    skip_to: object = None  # the last node of a subtree already turned into one block
+    for node in soup.descendants:
+        if skip_to is not None:
+            if node is skip_to:
+                skip_to = None
+            continue
+        if isinstance(node, Tag):
+            name = node.name
+            if name in _HEADINGS or name in ("title", "caption") or name == "tr" or node.get("role") == "row":
+                flush("text")
+                if name in _HEADINGS:
+                    block = Block("heading", _visible_text(node), level=_HEADINGS[name], date=_time_of(node))
+                elif name in ("title", "caption"):
+                    block = Block(name, _visible_text(node))
+                else:
+                    cells = _row_cells(node)
+                    block = Block("row", " | ".join(c for c in cells), cells=cells)
+                if block.text:
+                    out.append(block)
+                last = _last_descendant(node)
+                skip_to = last if last is not node else None
+            elif name in _BLOCK_TAGS:
+                flush("item" if name in ("li", "dd") else "text")
+        elif type(node) in (NavigableString, CData):
+            buf.append(str(node))
+        # Comment, Doctype, Declaration, ProcessingInstruction: not visible text.
+    flush("text")
+    return out
+
+
+def html_text(fragment: str) -> str:
+    """The visible text of an HTML fragment (a feed entry's summary), collapsed to one line."""
+    return " ".join(b.text for b in html_blocks(fragment))
+
+
+# Markdown: the subset release notes and docs twins use (GFM tables, ATX/setext headings, lists,
+# fences, front matter). Inline HTML comments, scripts and styles are dropped, as in HTML.
+_MD_DROP = re.compile(
+    r"<!--.*?(?:-->|\Z)|<(script|style|noscript|template)\b.*?(?:</\1\s*>|\Z)", re.IGNORECASE | re.DOTALL
+)
+_MD_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>")
+_ATX = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
+_SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+_ITEM = re.compile(r"^([ \t]*)(?:[*+-]|\d{1,9}[.)])[ \t]+(.*)$")
+_TABLE_SEP = re.compile(r"^\s*\|?\s*:?-+:?\s*(?:\|\s*:?-+:?\s*)*\|?\s*$")
+_LINK_DEF = re.compile(r"^ {0,3}\[[^\]]+\]:\s*\S")
+_IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)|!\[[^\]]*\]\[[^\]]*\]")
+_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)|\[([^\]]*)\]\[[^\]]*\]")
+_EMPHASIS = re.compile(r"\*\*|__|\*|`")
+_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!|])")
+
+
+def md_inline(text: str) -> str:
+    """Markdown inline markup to plain text: images (and their alt) dropped, links to their text."""
+    text = _IMAGE.sub("", text)
+    text = _LINK.sub(lambda m: m.group(1) if m.group(1) is not None else m.group(2), text)
+    text = _MD_TAG.sub("", text)
+    text = _EMPHASIS.sub("", text)
+    return _collapse(_ESCAPE.sub(r"\1", text))
+
+
+def _split_row(line: str) -> tuple[str, ...]:
+    cells = re.split(r"(?<!\\)\|", line.strip())
+    if cells and not cells[0].strip():
+        cells = cells[1:]
+    if cells and not cells[-1].strip():
+        cells = cells[:-1]
+    return tuple(md_inline(c) for c in cells)
+
+
+def markdown_blocks(text: str) -> list[Block]:
+    """Markdown as blocks. Headings inside code fences are code, not headings."""
+    text = _MD_DROP.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+    lines = text.split("\n")
+    out: list[Block] = []
+    para: list[str] = []
+    para_kind = "text"
+
+    def flush() -> None:
+        nonlocal para_kind
+        joined = md_inline(" ".join(para))
+        if joined:
+            out.append(Block(para_kind, joined))
+        para.clear()
+        para_kind = "text"
+
+    i = 0
+    if lines and lines[0].strip() == "---":
+        end = next((j for j in range(1, len(lines)) if lines[j].strip() in ("---", "...")), None)
+        if end is not None:
+            for line in lines[1:end]:
+                key, _, value = line.partition(":")
+                value = value.strip().strip("\"'")
+                if key.strip().lower() == "title" and value:
+                    out.append(Block("title", _collapse(value)))
+                elif value:
+                    out.append(Block("text", _collapse(value)))
+            i = end + 1
+    in_table = False
+    while i < len(lines):
+        line = lines[i]
+        fence = _FENCE.match(line)
+        if fence:
+            flush()
+            marker = fence.group(1)
+            code: list[str] = []
+            i += 1
+            while i < len(lines) and not lines[i].lstrip().startswith(marker):
+                code.append(lines[i])
+                i += 1
+            body = _collapse(" ".join(code))
+            if body:
+                out.append(Block("text", body))
+            i += 1
+            in_table = False
+            continue
+        stripped = line.strip()
+        if not stripped:
+            flush()
+            in_table = False
+            i += 1
+            continue
+        atx = _ATX.match(line)
+        if atx:
+            flush()
+            title = md_inline(atx.group(2) or "")
+            out.append(Block("heading", title, level=len(atx.group(1)), date=None))
+            in_table = False
+            i += 1
+            continue
+        nxt = lines[i + 1] if i + 1 < len(lines) else ""
+        if "|" in stripped and (in_table or stripped.startswith("|") or _TABLE_SEP.match(nxt) and "-" in nxt):
+            if _TABLE_SEP.match(stripped) and "-" in stripped:
+                i += 1
+                continue
+            flush()
+            cells = _split_row(stripped)
+            if any(cells):
+                out.append(Block("row", " | ".join(cells), cells=cells))
+            in_table = True
+            i += 1
+            continue
+        setext = _SETEXT.match(nxt) if para_kind == "text" and not _ITEM.match(line) else None
+        if setext:
+            para.append(line)
+            heading = md_inline(" ".join(para))
+            para.clear()
+            out.append(Block("heading", heading, level=1 if setext.group(1)[0] == "=" else 2))
+            i += 2
+            continue
+        if _LINK_DEF.match(line):
+            i += 1
+            continue
+        item = _ITEM.match(line)
+        if item and not (set(stripped) <= {"-", "*", " "} and len(stripped) >= 3):  # not a rule
+            flush()
+            para_kind = "item"
+            para.append(item.group(2))
+        elif set(stripped) <= {"-", "*", "_", " "} and len(stripped.replace(" ", "")) >= 3:
+            flush()  # a thematic break
+        else:
+            para.append(stripped)
+        i += 1
+    flush()
+    return out

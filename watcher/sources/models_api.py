@@ -1,0 +1,79 @@
+"""The Models API: GET /v1/models (the list an API key can use) or GET /v1/models/{id}. An id in the
+list yields a model_list_entry; a retrieve answered for the id yields a model_retrieve.
+
+Both are confirmations: the API itself says the model exists. Any body that is not JSON of one of
+those two shapes (an error object, an HTML page served with 200) is a parse error, never absence.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from ..errors import ParseError
+from ..evidence import EvidenceType, Signal, bounded, clip
+from ..targets import Matcher
+from . import Document
+from ._text import decode
+
+
+def _created(entry: dict[str, Any]) -> str | None:
+    created = entry.get("created")
+    if isinstance(created, bool) or not isinstance(created, (int, float)):
+        return None
+    try:
+        return dt.datetime.fromtimestamp(created, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def _excerpt(entry: dict[str, Any]) -> str:
+    try:
+        return clip(json.dumps(entry, ensure_ascii=False, default=str))
+    except (ValueError, RecursionError):  # a pathological entry; its id is excerpt enough
+        return clip(str(entry.get("id")))
+
+
+def parse(doc: Document, matcher: Matcher) -> list[Signal]:
+    try:
+        data = json.loads(decode(doc.body, doc.content_type))
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
+        raise ParseError(f"not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ParseError("not a Models API answer: the JSON is not an object")
+
+    signals: list[Signal] = []
+    if isinstance(data.get("data"), list) and data.get("object", "list") == "list":
+        for entry in data["data"]:
+            if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
+                continue
+            m = matcher.match_value(entry["id"])
+            if m is None:
+                continue
+            signals.append(
+                Signal(
+                    target=m.target,
+                    model_id=m.model_id,
+                    evidence_type=EvidenceType.MODEL_LIST_ENTRY,
+                    excerpt=_excerpt(entry),
+                    location=f"data[id={entry['id'].strip()}]",
+                    published=_created(entry),
+                )
+            )
+    elif isinstance(data.get("id"), str) and data.get("object") == "model":
+        m = matcher.match_value(data["id"])
+        if m is not None:
+            signals.append(
+                Signal(
+                    target=m.target,
+                    model_id=m.model_id,
+                    evidence_type=EvidenceType.MODEL_RETRIEVE,
+                    excerpt=_excerpt(data),
+                    location="id",
+                    published=_created(data),
+                )
+            )
+    else:
+        raise ParseError("not a Models API answer: neither a model list nor a model object")
+    return bounded(signals)

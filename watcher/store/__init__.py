@@ -1,0 +1,385 @@
+"""The repository the rest of watcher calls: sources' state, probe runs, snapshots, signals.
+
+All SQL lives under watcher/store. SQLite is the default; nothing here is SQLite-only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zlib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, create_engine, event, func, insert, or_, select, update
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+
+from ..clock import utcnow
+from ..errors import StoreError
+from ..evidence import Authority, Outcome, Signal
+from . import schema as S
+
+# Upper bound of what one SQL statement binds at once (SQLite's default limit is 32,766).
+_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class SourceState:
+    id: int
+    name: str
+    etag: str | None
+    last_modified: str | None
+    snapshot_id: int | None
+    content_hash: str | None
+    parsed_with: str | None
+    last_outcome: str | None
+    last_status: int | None
+    last_error: str | None
+    last_probe_at: datetime | None
+    last_ok_at: datetime | None
+    failure_streak: int
+    health_alerted: bool
+    next_due_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ProbeRecord:
+    """What one probe did to the store: its run id and the evidence it added or saw vanish."""
+
+    run_id: int
+    source_id: int
+    outcome: Outcome
+    added: list[dict[str, Any]] = field(default_factory=list)
+    vanished: list[dict[str, Any]] = field(default_factory=list)
+    live: int = 0  # live signals at the source after this probe
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.vanished)
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One probe's result as the store records it (the fetcher's result, plus the parse)."""
+
+    outcome: Outcome
+    started_at: datetime
+    duration_ms: int
+    status: int | None = None
+    bytes: int | None = None
+    body: bytes | None = None
+    content_type: str | None = None
+    content_hash: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    error: str | None = None
+    # None: the document was not (re)parsed, live evidence stays as it is;
+    # a list: the complete evidence the source shows now (empty: absent).
+    signals: list[Signal] | None = None
+    parsed_with: str | None = None
+
+
+def key_hash(sig: Signal) -> str:
+    return hashlib.sha1("\x1f".join(sig.key).encode()).hexdigest()
+
+
+def content_hash(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
+# Called inside the probe's transaction with what changed, so notices become due atomically.
+ProbeHook = Callable[[Connection, "SourceRow", ProbeRecord, Probe], None]
+
+
+@dataclass(frozen=True)
+class SourceRow:
+    id: int
+    name: str
+    kind: str
+    url: str
+    authority: str
+    target: str | None = None
+
+
+class Store:
+    def __init__(self, url: str, *, migrate: bool = True) -> None:
+        self.url = url
+        try:
+            self.engine: Engine = _engine(url)
+            if migrate:
+                self.ensure_schema()
+        except SQLAlchemyError as exc:
+            raise StoreError(f"database {redact_url(url)}: {_reason(exc)}") from None
+        self.dialect = self.engine.dialect.name
+
+    # ---------------------------------------------------------------- schema
+    def schema_revision(self) -> str | None:
+        with self.engine.connect() as conn:
+            try:
+                return conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+            except (OperationalError, DBAPIError):
+                conn.rollback()
+                return None
+
+    def ensure_schema(self) -> None:
+        """Upgrade to the newest migration, importing Alembic only when the schema is behind."""
+        if self.schema_revision() == S.HEAD_REVISION:
+            return
+        from .migrate import upgrade
+
+        upgrade(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # ---------------------------------------------------------------- sources
+    def sync_sources(self, configs: Sequence[Any]) -> dict[str, SourceRow]:
+        """Make sure each configured source has a row; keep kind, URL and authority current."""
+        out: dict[str, SourceRow] = {}
+        with self.write() as conn:
+            rows = {r.name: r for r in conn.execute(select(S.sources.c.id, S.sources.c.name, S.sources.c.kind,
+                                                           S.sources.c.url, S.sources.c.authority))}
+            for c in configs:
+                auth = c.authority.value if isinstance(c.authority, Authority) else str(c.authority)
+                r = rows.get(c.name)
+                if r is None:
+                    sid = conn.execute(insert(S.sources).values(
+                        name=c.name, kind=c.kind, url=c.url_display, authority=auth).returning(S.sources.c.id)).scalar_one()
+                elif (r.kind, r.url, r.authority) != (c.kind, c.url_display, auth):
+                    conn.execute(update(S.sources).where(S.sources.c.id == r.id).values(
+                        kind=c.kind, url=c.url_display, authority=auth))
+                    sid = r.id
+                else:
+                    sid = r.id
+                out[c.name] = SourceRow(sid, c.name, c.kind, c.url_display, auth, getattr(c, "target", None))
+        return out
+
+    def states(self, names: Iterable[str] | None = None) -> dict[str, SourceState]:
+        s = S.sources
+        q = select(s, S.snapshots.c.content_hash).join(S.snapshots, S.snapshots.c.id == s.c.snapshot_id,
+                                                        isouter=True)
+        if names is not None:
+            q = q.where(s.c.name.in_(list(names)))
+        with self.engine.connect() as conn:
+            return {r.name: SourceState(
+                id=r.id, name=r.name, etag=r.etag, last_modified=r.last_modified, snapshot_id=r.snapshot_id,
+                content_hash=r.content_hash, parsed_with=r.parsed_with, last_outcome=r.last_outcome,
+                last_status=r.last_status, last_error=r.last_error, last_probe_at=r.last_probe_at,
+                last_ok_at=r.last_ok_at, failure_streak=r.failure_streak, health_alerted=r.health_alerted,
+                next_due_at=r.next_due_at) for r in conn.execute(q)}
+
+    def snapshot_body(self, snapshot_id: int) -> bytes | None:
+        with self.engine.connect() as conn:
+            body = conn.execute(select(S.snapshots.c.body).where(S.snapshots.c.id == snapshot_id)).scalar()
+        return zlib.decompress(body) if body is not None else None
+
+    # ---------------------------------------------------------------- leases
+    def claim_many(self, source_ids: Sequence[int], owner: str, ttl: float, *, due_only: bool,
+                   slack: float = 0.0, now: datetime | None = None) -> set[int]:
+        """Take the probe lease on every given source that is free (and due, if asked); returns the ids taken.
+
+        A conditional UPDATE … RETURNING: the database's row locks let exactly one claimant win
+        each source, on PostgreSQL as on SQLite.
+        """
+        now = now or utcnow()
+        s = S.sources
+        taken: set[int] = set()
+        with self.write() as conn:
+            for chunk in _chunks(list(source_ids)):
+                cond = [s.c.id.in_(chunk),
+                        or_(s.c.lease_until.is_(None), s.c.lease_until < now, s.c.lease_owner == owner)]
+                if due_only:
+                    # `slack`: a scheduler's jitter may fire a little early; that is still this interval
+                    cond.append(or_(s.c.next_due_at.is_(None), s.c.next_due_at <= now + timedelta(seconds=slack)))
+                res = conn.execute(update(s).where(and_(*cond)).values(
+                    lease_owner=owner, lease_until=now + timedelta(seconds=ttl)).returning(s.c.id))
+                taken.update(r[0] for r in res)
+        return taken
+
+    def release(self, source_id: int, owner: str) -> None:
+        s = S.sources
+        with self.write() as conn:
+            conn.execute(update(s).where(s.c.id == source_id, s.c.lease_owner == owner).values(
+                lease_owner=None, lease_until=None))
+
+    # ---------------------------------------------------------------- probes
+    def record_probe(self, src: SourceRow, probe: Probe, *, every: float,
+                     hook: ProbeHook | None = None) -> ProbeRecord:
+        """Store one probe and what it changed, in one transaction (with the hook's notices)."""
+        try:
+            with self.write() as conn:
+                record = self._record(conn, src, probe, every)
+                if hook is not None:
+                    hook(conn, src, record, probe)
+                return record
+        except SQLAlchemyError as exc:
+            raise StoreError(f"could not record the probe of {src.name}: {_reason(exc)}") from None
+
+    def _record(self, conn: Connection, src: SourceRow, probe: Probe, every: float) -> ProbeRecord:
+        now = probe.started_at
+        snapshot_id = None
+        if probe.outcome is Outcome.OK and probe.body is not None:
+            chash = probe.content_hash or content_hash(probe.body)
+            snapshot_id = conn.execute(select(S.snapshots.c.id).where(S.snapshots.c.content_hash == chash)).scalar()
+            if snapshot_id is None:
+                snapshot_id = conn.execute(insert(S.snapshots).values(
+                    content_hash=chash, size=len(probe.body), content_type=probe.content_type,
+                    body=zlib.compress(probe.body, 6), first_seen=now).returning(S.snapshots.c.id)).scalar_one()
+
+        sig = S.signals
+        live = {r.key_hash: r for r in conn.execute(
+            select(sig.c.id, sig.c.key_hash, sig.c.target, sig.c.model_id, sig.c.evidence_type, sig.c.level,
+                   sig.c.location, sig.c.excerpt, sig.c.first_seen, sig.c.url, sig.c.authority)
+            .where(sig.c.source_id == src.id, sig.c.vanished_at.is_(None)))}
+        added: list[Signal] = []
+        gone: list[Any] = []
+        seen = probe.signals
+        if probe.outcome is Outcome.NOT_FOUND:
+            seen = []  # the document is gone: everything it showed is absent
+        if seen is not None:
+            fresh = {key_hash(s): s for s in seen}
+            added = [s for h, s in fresh.items() if h not in live]
+            gone = [r for h, r in live.items() if h not in fresh]
+
+        run_id = conn.execute(insert(S.probe_runs).values(
+            source_id=src.id, started_at=now, duration_ms=probe.duration_ms, outcome=probe.outcome.value,
+            http_status=probe.status, bytes=probe.bytes,
+            snapshot_id=snapshot_id if snapshot_id is not None else None,
+            changed=bool(added or gone), error=probe.error).returning(S.probe_runs.c.id)).scalar_one()
+
+        answered = probe.outcome.answered
+        if answered:
+            kept = [r.id for h, r in live.items() if seen is None or h in {key_hash(s) for s in seen}] \
+                if seen is not None else [r.id for r in live.values()]
+            for chunk in _chunks(kept):
+                conn.execute(update(sig).where(sig.c.id.in_(chunk)).values(last_seen=now, last_probe_run_id=run_id))
+        for chunk in _chunks([r.id for r in gone]):
+            conn.execute(update(sig).where(sig.c.id.in_(chunk)).values(vanished_at=now, vanished_probe_run_id=run_id))
+        added_rows = [dict(source_id=src.id, target=s.target, model_id=s.model_id, key_hash=key_hash(s),
+                           url=src.url, authority=src.authority, level=s.level.value,
+                           evidence_type=s.evidence_type.value, excerpt=s.excerpt, location=s.location,
+                           published=s.published, first_seen=now, last_seen=now, first_probe_run_id=run_id,
+                           last_probe_run_id=run_id, first_snapshot_id=snapshot_id) for s in added]
+        if added_rows:
+            conn.execute(insert(sig), added_rows)
+
+        values: dict[str, Any] = dict(last_outcome=probe.outcome.value, last_status=probe.status,
+                                      last_error=probe.error, last_probe_at=now, lease_owner=None, lease_until=None,
+                                      next_due_at=now + timedelta(seconds=every))
+        if answered:
+            values.update(failure_streak=0, last_ok_at=now)
+        elif probe.outcome is not Outcome.NOT_CONFIGURED:
+            values["failure_streak"] = S.sources.c.failure_streak + 1
+        if probe.outcome is Outcome.OK:
+            values.update(etag=probe.etag, last_modified=probe.last_modified)
+            if snapshot_id is not None:
+                values["snapshot_id"] = snapshot_id
+        if probe.outcome is Outcome.NOT_FOUND:
+            values.update(etag=None, last_modified=None, snapshot_id=None)
+        if probe.parsed_with is not None and seen is not None:
+            values["parsed_with"] = probe.parsed_with
+        conn.execute(update(S.sources).where(S.sources.c.id == src.id).values(**values))
+
+        n_live = len(live) - len(gone) + len(added)
+        gone_dicts = [dict(r._mapping) for r in gone]
+        return ProbeRecord(run_id=run_id, source_id=src.id, outcome=probe.outcome, added=added_rows,
+                           vanished=gone_dicts, live=n_live)
+
+    # ---------------------------------------------------------------- reading
+    def live_signals(self, targets: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        """Evidence present now (not vanished), with its source's name."""
+        sig, src = S.signals, S.sources
+        q = (select(sig, src.c.name.label("source"))
+             .join(src, src.c.id == sig.c.source_id)
+             .where(sig.c.vanished_at.is_(None))
+             .order_by(sig.c.first_seen, sig.c.id))
+        if targets is not None:
+            q = q.where(sig.c.target.in_(list(targets)))
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(q)]
+
+    def history(self, *, target: str | None = None, source: str | None = None, level: str | None = None,
+                authority: str | None = None, evidence_type: str | None = None,
+                since: datetime | None = None, until: datetime | None = None,
+                limit: int | None = None) -> list[dict[str, Any]]:
+        sig, src = S.signals, S.sources
+        q = select(sig, src.c.name.label("source")).join(src, src.c.id == sig.c.source_id)
+        if target:
+            q = q.where(sig.c.target == target.lower())
+        if source:
+            q = q.where(src.c.name == source)
+        if level:
+            q = q.where(sig.c.level == level)
+        if authority:
+            q = q.where(sig.c.authority == authority)
+        if evidence_type:
+            q = q.where(sig.c.evidence_type == evidence_type)
+        if since:
+            q = q.where(sig.c.first_seen >= since)
+        if until:
+            q = q.where(sig.c.first_seen < until)
+        q = q.order_by(sig.c.first_seen, sig.c.id)
+        if limit:
+            q = q.limit(limit)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(q)]
+
+    def count(self, table: str) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(S.metadata.tables[table])).scalar_one()
+
+    # ---------------------------------------------------------------- plumbing
+    def write(self):  # type: ignore[no-untyped-def]
+        """A write transaction (BEGIN IMMEDIATE on SQLite, so concurrent writers queue, never deadlock)."""
+        return self._write_engine.begin()
+
+    @property
+    def _write_engine(self) -> Engine:
+        return self.engine.execution_options(watcher_immediate=True)
+
+
+def _chunks(items: list[Any]) -> Iterable[list[Any]]:
+    for i in range(0, len(items), _CHUNK):
+        yield items[i:i + _CHUNK]
+
+
+def _engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+            dbapi_conn.isolation_level = None  # we issue BEGIN ourselves, below
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn):  # type: ignore[no-untyped-def]
+            immediate = conn.get_execution_options().get("watcher_immediate")
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+        return engine
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+def redact_url(url: str) -> str:
+    """A database URL without its password."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - a URL we cannot parse is shown only by its scheme
+        return url.split(":", 1)[0] + "://…"
+
+
+def _reason(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None)
+    text = str(orig or exc).strip().splitlines()
+    return text[0] if text else exc.__class__.__name__

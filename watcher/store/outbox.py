@@ -1,0 +1,121 @@
+"""The notice outbox in SQL: enqueue in the probe's transaction, claim, mark sent/retry/failed.
+
+Each (channel, key) pair is unique, so a notice made due twice (a retried cycle, two replicas)
+exists once; a claim is a conditional UPDATE, so two dispatchers never hold the same notice.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, insert, or_, select, update
+
+from ..clock import utcnow
+from . import schema as S
+
+N = S.notices
+
+
+def enqueue(conn: Connection, rows: Iterable[Mapping[str, Any]], now: datetime) -> int:
+    """Insert notices (channel, key, kind, target, payload); an existing (channel, key) is left as is."""
+    values = [dict(channel=r["channel"], key=r["key"][:400], kind=r["kind"], target=r.get("target"),
+                   payload=json.dumps(r["payload"], default=str, ensure_ascii=False), created_at=now,
+                   state="pending", attempts=0, next_attempt_at=now) for r in rows]
+    if not values:
+        return 0
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    stmt = dialect_insert(N).on_conflict_do_nothing(index_elements=["channel", "key"])
+    return conn.execute(stmt, values).rowcount or 0
+
+
+def claim_due(conn: Connection, owner: str, ttl: float, *, channels: Sequence[str] | None = None,
+              limit: int = 100, now: datetime | None = None) -> list[dict[str, Any]]:
+    """Take up to `limit` pending notices whose time has come; returns them with their payloads."""
+    now = now or utcnow()
+    cond = [N.c.state == "pending", N.c.next_attempt_at <= now,
+            or_(N.c.claimed_until.is_(None), N.c.claimed_until < now)]
+    if channels is not None:
+        cond.append(N.c.channel.in_(list(channels)))
+    pick = select(N.c.id).where(and_(*cond)).order_by(N.c.id).limit(limit)
+    if conn.dialect.name == "postgresql":
+        pick = pick.with_for_update(skip_locked=True)
+    ids = [r[0] for r in conn.execute(pick)]
+    if not ids:
+        return []
+    claimed = conn.execute(update(N).where(N.c.id.in_(ids), *cond).values(
+        claimed_by=owner, claimed_until=now + timedelta(seconds=ttl)).returning(N.c.id)).scalars().all()
+    rows = conn.execute(select(N).where(N.c.id.in_(claimed)).order_by(N.c.id))
+    return [dict(r._mapping, payload=json.loads(r.payload)) for r in rows]
+
+
+def mark_sent(conn: Connection, ids: Sequence[int], owner: str, now: datetime | None = None) -> None:
+    conn.execute(update(N).where(N.c.id.in_(list(ids)), N.c.claimed_by == owner).values(
+        state="sent", sent_at=now or utcnow(), attempts=N.c.attempts + 1, claimed_by=None, claimed_until=None,
+        last_error=None))
+
+
+def mark_retry(conn: Connection, ids: Sequence[int], owner: str, error: str, at: datetime) -> None:
+    conn.execute(update(N).where(N.c.id.in_(list(ids)), N.c.claimed_by == owner).values(
+        attempts=N.c.attempts + 1, next_attempt_at=at, last_error=error[:1000], claimed_by=None,
+        claimed_until=None))
+
+
+def mark_failed(conn: Connection, ids: Sequence[int], owner: str, error: str) -> None:
+    conn.execute(update(N).where(N.c.id.in_(list(ids)), N.c.claimed_by == owner).values(
+        state="failed", attempts=N.c.attempts + 1, last_error=error[:1000], claimed_by=None,
+        claimed_until=None))
+
+
+def list_notices(conn: Connection, *, state: str | None = None, channel: str | None = None,
+                 limit: int = 200) -> list[dict[str, Any]]:
+    q = select(N)
+    if state:
+        q = q.where(N.c.state == state)
+    if channel:
+        q = q.where(N.c.channel == channel)
+    q = q.order_by(N.c.id.desc()).limit(limit)
+    return [dict(r._mapping) for r in conn.execute(q)]
+
+
+def channel_health(conn: Connection) -> dict[str, dict[str, Any]]:
+    """Per channel: counts by state, and the last error of a notice still pending or failed."""
+    out: dict[str, dict[str, Any]] = {}
+    for r in conn.execute(select(N.c.channel, N.c.state, func.count()).group_by(N.c.channel, N.c.state)):
+        out.setdefault(r[0], {"pending": 0, "sent": 0, "failed": 0, "last_error": None})[r[1]] = r[2]
+    for r in conn.execute(select(N.c.channel, N.c.last_error).where(
+            N.c.state.in_(["pending", "failed"]), N.c.last_error.is_not(None)).order_by(N.c.id)):
+        out[r[0]]["last_error"] = r[1]
+    return out
+
+
+def pending_count(conn: Connection, now: datetime | None = None) -> int:
+    return conn.execute(select(func.count()).select_from(N).where(N.c.state == "pending")).scalar_one()
+
+
+# ------------------------------------------------------------------ what the decider needs to know
+def confirmed_sources(conn: Connection, targets: Sequence[str], exclude_source_id: int | None = None
+                      ) -> dict[str, list[str]]:
+    """target -> names of first-party sources with live confirmed evidence for it."""
+    sig, src = S.signals, S.sources
+    q = (select(sig.c.target, src.c.name).distinct().join(src, src.c.id == sig.c.source_id)
+         .where(sig.c.target.in_(list(targets)), sig.c.vanished_at.is_(None), sig.c.level == "confirmed",
+                sig.c.authority == "first_party"))
+    if exclude_source_id is not None:
+        q = q.where(sig.c.source_id != exclude_source_id)
+    out: dict[str, list[str]] = {}
+    for t, name in conn.execute(q):
+        out.setdefault(t, []).append(name)
+    return out
+
+
+def mentioned_before(conn: Connection, targets: Sequence[str], before_run_id: int) -> set[str]:
+    sig = S.signals
+    q = select(sig.c.target).distinct().where(sig.c.target.in_(list(targets)), sig.c.authority == "first_party",
+                                              sig.c.first_probe_run_id < before_run_id)
+    return {r[0] for r in conn.execute(q)}

@@ -1,0 +1,136 @@
+"""The database schema as SQLAlchemy Core tables; Alembic's migrations in migrations/ build it.
+
+Times are naive UTC everywhere (SQLite and PostgreSQL then agree). HEAD_REVISION names the newest
+migration so that a run whose schema is current never imports Alembic.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (BigInteger, Boolean, Column, DateTime, ForeignKey, Index, Integer, LargeBinary,
+                        MetaData, SmallInteger, String, Table, Text, UniqueConstraint, text)
+
+HEAD_REVISION = "0001"
+
+# BIGINT ids on PostgreSQL; INTEGER PRIMARY KEY (the rowid, no extra bytes) on SQLite.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+metadata = MetaData(naming_convention={
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+})
+
+sources = Table(
+    "sources", metadata,
+    Column("id", Id, primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("kind", String(40), nullable=False),
+    Column("url", Text, nullable=False),  # as configured, `${VAR}` unexpanded: never a secret
+    Column("authority", String(20), nullable=False),
+    Column("etag", Text),
+    Column("last_modified", String(100)),
+    Column("snapshot_id", ForeignKey("snapshots.id")),  # the last document read
+    Column("parsed_with", String(64)),  # what the last parse looked for; a change forces a re-parse
+    Column("last_outcome", String(32)),
+    Column("last_status", SmallInteger),
+    Column("last_error", Text),
+    Column("last_probe_at", DateTime),
+    Column("last_ok_at", DateTime),
+    Column("failure_streak", Integer, nullable=False, server_default=text("0")),
+    Column("health_alerted", Boolean, nullable=False, server_default=text("false")),
+    Column("next_due_at", DateTime),
+    Column("lease_owner", String(100)),
+    Column("lease_until", DateTime),
+)
+
+snapshots = Table(
+    "snapshots", metadata,
+    Column("id", Id, primary_key=True),
+    Column("content_hash", String(64), nullable=False, unique=True),  # sha256 of the body
+    Column("size", Integer, nullable=False),
+    Column("content_type", String(200)),
+    Column("body", LargeBinary, nullable=False),  # zlib-compressed
+    Column("first_seen", DateTime, nullable=False),
+)
+
+probe_runs = Table(
+    "probe_runs", metadata,
+    Column("id", Id, primary_key=True),
+    Column("source_id", ForeignKey("sources.id"), nullable=False),
+    Column("started_at", DateTime, nullable=False),
+    Column("duration_ms", Integer, nullable=False),
+    Column("outcome", String(32), nullable=False),
+    Column("http_status", SmallInteger),
+    Column("bytes", Integer),
+    Column("snapshot_id", ForeignKey("snapshots.id")),
+    Column("changed", Boolean, nullable=False, server_default=text("false")),  # signals added or removed
+    Column("error", Text),
+    Index(None, "source_id", "started_at"),
+)
+
+signals = Table(
+    "signals", metadata,
+    Column("id", Id, primary_key=True),
+    Column("source_id", ForeignKey("sources.id"), nullable=False),
+    Column("target", String(200), nullable=False),
+    Column("model_id", String(200), nullable=False),
+    Column("key_hash", String(40), nullable=False),  # sha1 of Signal.key, so long locations index well
+    Column("url", Text, nullable=False),
+    Column("authority", String(20), nullable=False),
+    Column("level", String(20), nullable=False),
+    Column("evidence_type", String(40), nullable=False),
+    Column("excerpt", Text, nullable=False),
+    Column("location", Text, nullable=False),
+    Column("published", String(40)),
+    Column("first_seen", DateTime, nullable=False),
+    Column("last_seen", DateTime, nullable=False),
+    Column("first_probe_run_id", ForeignKey("probe_runs.id"), nullable=False),
+    Column("last_probe_run_id", ForeignKey("probe_runs.id"), nullable=False),
+    Column("first_snapshot_id", ForeignKey("snapshots.id")),
+    Column("vanished_at", DateTime),
+    Column("vanished_probe_run_id", ForeignKey("probe_runs.id")),
+    Index(None, "target", "first_seen"),
+    Index(None, "first_seen"),
+    # one live row per piece of evidence at a source; a comeback after vanishing is a new row
+    Index("uq_signals_live", "source_id", "key_hash", unique=True,
+          sqlite_where=text("vanished_at IS NULL"), postgresql_where=text("vanished_at IS NULL")),
+)
+
+# The durable outbox: one row per (channel, notice key), written in the transaction that makes it due.
+notices = Table(
+    "notices", metadata,
+    Column("id", Id, primary_key=True),
+    Column("channel", String(200), nullable=False),
+    Column("key", String(400), nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("target", String(200)),
+    Column("payload", Text, nullable=False),  # JSON: what the templates render
+    Column("created_at", DateTime, nullable=False),
+    Column("state", String(16), nullable=False),  # pending, sent, failed
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("next_attempt_at", DateTime, nullable=False),
+    Column("claimed_by", String(100)),
+    Column("claimed_until", DateTime),
+    Column("last_error", Text),
+    Column("sent_at", DateTime),
+    UniqueConstraint("channel", "key"),
+    Index(None, "state", "next_attempt_at"),
+)
+
+# Targets found through a family (`gpt-image-*`) and then tracked on their own.
+discovered_targets = Table(
+    "discovered_targets", metadata,
+    Column("id", Id, primary_key=True),
+    Column("target", String(200), nullable=False, unique=True),
+    Column("family", String(200), nullable=False),
+    Column("discovered_at", DateTime, nullable=False),
+)
+
+# Process-wide locks with an expiry: the SQLite daemon lock, and anything else one process must own.
+locks = Table(
+    "locks", metadata,
+    Column("name", String(100), primary_key=True),
+    Column("owner", String(100), nullable=False),
+    Column("until", DateTime, nullable=False),
+)
