@@ -1,0 +1,114 @@
+"""The pure decider: verdicts and which notices a probe makes due."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from watcher.decide import ProbeFacts, decide_verdict, due_notices
+from watcher.evidence import Authority, Verdict
+
+
+@dataclass(frozen=True)
+class Src:
+    name: str
+    authority: Authority = Authority.FIRST_PARTY
+    target: str | None = None
+    configured: bool = True
+
+
+SOURCES = [Src("spec"), Src("sdk"), Src("gateway", Authority.THIRD_PARTY), Src("api", configured=False),
+           Src("page/gpt-image-2", target="gpt-image-2"), Src("page/gpt-4o", target="gpt-4o")]
+
+
+def live(source, level, authority="first_party"):
+    return {"source": source, "level": level, "authority": authority}
+
+
+def test_confirmed_when_a_first_party_source_lists_it_even_if_another_is_down():
+    outcomes = {"spec": "ok", "sdk": "timeout", "page/gpt-image-2": "ok"}
+    v = decide_verdict("gpt-image-2", SOURCES, outcomes, [live("spec", "confirmed")])
+    assert v.verdict is Verdict.CONFIRMED and v.sources == ("spec",)
+    assert v.watched == 3  # spec, sdk, its own page; not the gateway, not the unconfigured api, not gpt-4o's page
+
+
+def test_third_party_evidence_never_raises_the_verdict():
+    outcomes = {"spec": "ok", "sdk": "ok", "page/gpt-image-2": "not_found", "gateway": "ok"}
+    v = decide_verdict("gpt-image-2", SOURCES, outcomes, [live("gateway", "confirmed", "third_party")])
+    assert v.verdict is Verdict.NO_EVIDENCE
+    assert v.other_authority == ("gateway",)
+
+
+def test_a_source_that_could_not_be_read_makes_it_unknown_never_absent():
+    outcomes = {"spec": "ok", "sdk": "blocked", "page/gpt-image-2": "ok"}
+    v = decide_verdict("gpt-image-2", SOURCES, outcomes, [])
+    assert v.verdict is Verdict.UNKNOWN and v.unread == ("sdk",)
+    assert "could not be read (sdk)" in v.summary()
+
+
+def test_never_probed_is_unknown():
+    assert decide_verdict("gpt-image-2", SOURCES, {}, []).verdict is Verdict.UNKNOWN
+
+
+def test_prose_only_is_mentioned():
+    outcomes = {"spec": "ok", "sdk": "ok", "page/gpt-image-2": "ok"}
+    v = decide_verdict("gpt-image-2", SOURCES, outcomes, [live("spec", "mentioned")])
+    assert v.verdict is Verdict.MENTIONED
+
+
+def facts(**kw):
+    base = dict(source="spec", url="https://x/spec.yaml", authority="first_party", outcome="ok", error=None,
+                run_id=7, added=[], vanished=[], confirmed_elsewhere={}, confirmed_here_after=frozenset(),
+                mentioned_before=frozenset(), failure_streak=0, health_alerted=False, first_read=False,
+                configured_targets=frozenset({"gpt-image-2"}), families={})
+    base.update(kw)
+    return ProbeFacts(**base)
+
+
+def row(level="confirmed", target="gpt-image-2"):
+    return {"target": target, "level": level, "url": "https://x", "evidence_type": "spec_value",
+            "excerpt": "enum", "location": "a.b", "model_id": target, "first_seen": None}
+
+
+def test_first_confirmed_evidence_is_a_release_then_others_corroborate():
+    first = due_notices(facts(added=[row()]))
+    assert [(n.kind, n.key) for n in first] == [("release", "release:gpt-image-2")]
+    later = due_notices(facts(source="sdk", added=[row()], confirmed_elsewhere={"gpt-image-2": ["spec"]}))
+    assert [(n.kind, n.key) for n in later] == [("corroboration", "corroboration:gpt-image-2:sdk")]
+
+
+def test_third_party_and_consumer_evidence_make_no_release():
+    for auth in ("third_party", "consumer"):
+        assert due_notices(facts(authority=auth, added=[row()])) == []
+
+
+def test_mentions_alert_only_when_asked():
+    assert due_notices(facts(added=[row("mentioned")])) == []
+    ns = due_notices(facts(added=[row("mentioned")]), alert_on=("confirmed", "mentioned"))
+    assert [n.kind for n in ns] == ["mentioned"]
+
+
+def test_withdrawn_only_when_the_source_answered():
+    gone = [row()]
+    assert [n.kind for n in due_notices(facts(vanished=gone))] == ["withdrawn"]
+    assert due_notices(facts(vanished=gone, outcome="timeout", failure_streak=1)) == []
+    # still confirmed here at another location: nothing was withdrawn
+    assert due_notices(facts(vanished=gone, confirmed_here_after=frozenset({"gpt-image-2"}))) == []
+
+
+def test_source_health_once_down_once_up():
+    assert due_notices(facts(outcome="timeout", failure_streak=2)) == []
+    down = due_notices(facts(outcome="timeout", failure_streak=3))
+    assert [(n.kind, n.payload["state"]) for n in down] == [("source_health", "down")]
+    assert due_notices(facts(outcome="timeout", failure_streak=4, health_alerted=True)) == []
+    blocked = due_notices(facts(outcome="blocked", failure_streak=1))
+    assert [n.payload["state"] for n in blocked] == ["down"]
+    up = due_notices(facts(outcome="not_modified", health_alerted=True))
+    assert [(n.kind, n.payload["state"]) for n in up] == [("source_health", "up")]
+
+
+def test_family_members_in_the_baseline_are_not_news_but_later_ones_are_discovered():
+    fam = {"gpt-image-2.5": "gpt-image-*"}
+    assert due_notices(facts(added=[row(target="gpt-image-2.5")], families=fam, first_read=True)) == []
+    ns = due_notices(facts(added=[row(target="gpt-image-2.5")], families=fam))
+    assert [n.kind for n in ns] == ["discovered", "release"]
+    assert ns[1].key == "release:gpt-image-2.5"
