@@ -192,6 +192,8 @@ def _read(p: _Probe, resp: httpx.Response, limit: int, *, truncate: bool = False
     """The decoded body, or None once it passes `limit` (with `truncate`, its first `limit` bytes).
 
     Decoding here rather than in httpx bounds each inflate step, so a gzip bomb stops at the cap.
+    The deadline is checked after every read; one read waits at most the hop's timeout, which was
+    already cut to what remained of the deadline when the hop began.
     """
     inflater = _Inflater(resp.headers.get("content-encoding", ""))
     chunks: list[bytes] = []
