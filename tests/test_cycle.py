@@ -1,0 +1,184 @@
+"""One probe cycle end to end: a real loopback server, the real fetcher, parsers and SQLite store."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from watcher.config import parse_config
+from watcher.cycle import run_cycle, verdicts
+from watcher.evidence import Outcome, Verdict
+from watcher.fetch import Fetcher
+from watcher.store import Store
+
+BEFORE = json.dumps({"object": "list", "data": [
+    {"id": "gpt-image-1", "object": "model", "created": 1745000000, "owned_by": "system"},
+    {"id": "gpt-image-20", "object": "model", "created": 1745000000, "owned_by": "system"}]}).encode()
+AFTER = json.dumps({"object": "list", "data": [
+    {"id": "gpt-image-1", "object": "model", "created": 1745000000, "owned_by": "system"},
+    {"id": "gpt-image-2", "object": "model", "created": 1776700000, "owned_by": "system"},
+    {"id": "gpt-image-2-2026-04-21", "object": "model", "created": 1776700000, "owned_by": "system"}]}).encode()
+
+
+def make_config(server, tmp_path, sources, targets=("gpt-image-2",), env=None):
+    raw = {"database_url": f"sqlite:///{tmp_path}/w.db", "targets": [{"id": t} for t in targets],
+           "sources": [dict(s, url=server.url(s["url"])) if s["url"].startswith("/") else s for s in sources]}
+    return parse_config(raw, Path(tmp_path / "watcher.toml"), env or {})
+
+
+def api(name="models", path="/v1/models", **kw):
+    return dict(name=name, kind="models_api", url=path, **kw)
+
+
+@pytest.fixture
+def fetcher():
+    with Fetcher() as f:
+        yield f
+
+
+def test_release_is_recorded_with_full_provenance(http_server, tmp_path, fetcher):
+    http_server.route("/v1/models", BEFORE, content_type="application/json")
+    config = make_config(http_server, tmp_path, [api()])
+    store = Store(config.database_url)
+
+    first = run_cycle(config, store, fetcher)
+    assert [s.outcome for s in first.sources] == [Outcome.OK]
+    assert first.verdicts[0].verdict is Verdict.NO_EVIDENCE
+    assert store.count("signals") == 0  # gpt-image-20 is another model
+
+    http_server.route("/v1/models", AFTER, content_type="application/json")
+    second = run_cycle(config, store, fetcher)
+    assert second.verdicts[0].verdict is Verdict.CONFIRMED
+    assert second.sources[0].added == 2
+    rows = store.history(target="gpt-image-2")
+    assert {r["model_id"] for r in rows} == {"gpt-image-2", "gpt-image-2-2026-04-21"}
+    r = next(r for r in rows if r["model_id"] == "gpt-image-2")
+    assert r["url"] == http_server.url("/v1/models")
+    assert r["authority"] == "first_party" and r["level"] == "confirmed"
+    assert r["evidence_type"] == "model_list_entry" and r["location"] == "data[id=gpt-image-2]"
+    assert '"gpt-image-2"' in r["excerpt"]
+    assert r["first_probe_run_id"] and r["first_snapshot_id"]
+    from sqlalchemy import select
+
+    from watcher.store import schema as S
+    with store.engine.connect() as conn:
+        run = conn.execute(select(S.probe_runs).where(S.probe_runs.c.id == r["first_probe_run_id"])).one()
+        snap = conn.execute(select(S.snapshots).where(S.snapshots.c.id == r["first_snapshot_id"])).one()
+    assert run.http_status == 200 and run.outcome == "ok" and run.bytes == len(AFTER) and run.changed
+    import hashlib
+    assert snap.content_hash == hashlib.sha256(AFTER).hexdigest()
+    assert store.snapshot_body(snap.id) == AFTER
+
+
+def test_unchanged_cycles_add_no_signal_or_snapshot_rows(http_server, tmp_path, fetcher):
+    http_server.route("/v1/models", AFTER, content_type="application/json", etag="v1")
+    config = make_config(http_server, tmp_path, [api()])
+    store = Store(config.database_url)
+    run_cycle(config, store, fetcher)
+    first_seen = store.history()[0]["last_seen"]
+    for _ in range(30):
+        report = run_cycle(config, store, fetcher)
+        assert report.sources[0].outcome is Outcome.NOT_MODIFIED
+    assert store.count("signals") == 2 and store.count("snapshots") == 1 and store.count("probe_runs") == 31
+    assert store.history()[0]["last_seen"] > first_seen  # last seen moves; no new rows
+    assert http_server.requests[-1].headers.get("if-none-match") == '"v1"'
+
+
+def test_same_content_without_validators_costs_no_new_rows(http_server, tmp_path, fetcher):
+    http_server.route("/v1/models", AFTER, content_type="application/json")
+    config = make_config(http_server, tmp_path, [api()])
+    store = Store(config.database_url)
+    for _ in range(5):
+        run_cycle(config, store, fetcher)
+    assert store.count("signals") == 2 and store.count("snapshots") == 1
+
+
+@pytest.mark.parametrize("status, outcome", [(500, Outcome.HTTP_ERROR), (403, Outcome.BLOCKED),
+                                             (429, Outcome.HTTP_ERROR)])
+def test_fetch_failure_is_unknown_never_absent(http_server, tmp_path, fetcher, status, outcome):
+    http_server.route("/v1/models", AFTER, content_type="application/json")
+    config = make_config(http_server, tmp_path, [api()])
+    store = Store(config.database_url)
+    run_cycle(config, store, fetcher)
+    http_server.route("/v1/models", b"oops", status=status)
+    report = run_cycle(config, store, fetcher)
+    assert report.sources[0].outcome is outcome
+    assert report.verdicts[0].verdict is Verdict.CONFIRMED  # evidence stays: a failure says nothing
+    assert all(r["vanished_at"] is None for r in store.history())
+    # a fresh database behind a failing source: unknown, naming the source
+    (tmp_path / "b").mkdir()
+    config2 = make_config(http_server, tmp_path / "b", [api()])
+    v = run_cycle(config2, Store(config2.database_url), fetcher).verdicts[0]
+    assert v.verdict is Verdict.UNKNOWN and v.unread == ("models",)
+
+
+def test_parse_error_is_recorded_and_not_absent(http_server, tmp_path, fetcher):
+    http_server.route("/v1/models", AFTER, content_type="application/json")
+    config = make_config(http_server, tmp_path, [api()])
+    store = Store(config.database_url)
+    run_cycle(config, store, fetcher)
+    http_server.route("/v1/models", b'{"object": "list", "data": [', content_type="application/json")
+    report = run_cycle(config, store, fetcher)
+    assert report.sources[0].outcome is Outcome.PARSE_ERROR and "JSON" in report.sources[0].error
+    assert report.verdicts[0].verdict is Verdict.CONFIRMED
+    assert store.states()["models"].failure_streak == 1
+
+
+def test_not_found_is_absent_and_evidence_vanishes(http_server, tmp_path, fetcher):
+    body = json.dumps({"id": "gpt-image-2", "object": "model", "created": 1, "owned_by": "system"}).encode()
+    http_server.route("/v1/models/gpt-image-2", body, content_type="application/json")
+    config = make_config(http_server, tmp_path, [api("retrieve", "/v1/models/{target}")])
+    store = Store(config.database_url)
+    assert run_cycle(config, store, fetcher).verdicts[0].verdict is Verdict.CONFIRMED
+    http_server.route("/v1/models/gpt-image-2", b'{"error": {"code": "model_not_found"}}', status=404)
+    report = run_cycle(config, store, fetcher)
+    assert report.sources[0].outcome is Outcome.NOT_FOUND and report.sources[0].vanished == 1
+    assert report.verdicts[0].verdict is Verdict.NO_EVIDENCE
+    assert store.history()[0]["vanished_at"] is not None
+
+
+def test_not_configured_source_is_reported_and_does_not_stop_the_others(http_server, tmp_path, fetcher):
+    http_server.route("/v1/models", AFTER, content_type="application/json")
+    config = make_config(http_server, tmp_path, [
+        api("keyed", headers={"Authorization": "Bearer ${OPENAI_API_KEY}"}), api("open")])
+    store = Store(config.database_url)
+    report = run_cycle(config, store, fetcher)
+    by = {s.name: s for s in report.sources}
+    assert by["keyed"].outcome is Outcome.NOT_CONFIGURED and "OPENAI_API_KEY" in by["keyed"].error
+    assert by["open"].outcome is Outcome.OK
+    assert not report.unread
+    assert not any(r.path == "/v1/models" and "authorization" in r.headers for r in http_server.requests)
+
+
+def test_adding_a_target_reads_the_stored_copy_again_even_on_304(http_server, tmp_path, fetcher):
+    http_server.route("/v1/models", AFTER, content_type="application/json", etag="v1")
+    config = make_config(http_server, tmp_path, [api()], targets=("gpt-image-1",))
+    store = Store(config.database_url)
+    run_cycle(config, store, fetcher)
+    config2 = make_config(http_server, tmp_path, [api()], targets=("gpt-image-1", "gpt-image-2"))
+    report = run_cycle(config2, store, fetcher)
+    assert report.sources[0].outcome is Outcome.NOT_MODIFIED
+    assert {v.target: v.verdict for v in report.verdicts}["gpt-image-2"] is Verdict.CONFIRMED
+
+
+def test_third_party_signals_are_stored_and_shown_but_never_raise_the_verdict(http_server, tmp_path, fetcher):
+    http_server.route("/gateway/models", AFTER, content_type="application/json")
+    http_server.route("/v1/models", BEFORE, content_type="application/json")
+    config = make_config(http_server, tmp_path, [api(), api("gateway", "/gateway/models",
+                                                              authority="third_party")])
+    store = Store(config.database_url)
+    v = run_cycle(config, store, fetcher).verdicts[0]
+    assert v.verdict is Verdict.NO_EVIDENCE and v.other_authority == ("gateway",)
+    assert {r["authority"] for r in store.history()} == {"third_party"}
+
+
+def test_verdicts_need_no_probe(http_server, tmp_path, fetcher):
+    http_server.route("/v1/models", AFTER, content_type="application/json")
+    config = make_config(http_server, tmp_path, [api()])
+    store = Store(config.database_url)
+    run_cycle(config, store, fetcher)
+    n = len(http_server.requests)
+    assert verdicts(config, store)[0].verdict is Verdict.CONFIRMED
+    assert len(http_server.requests) == n
