@@ -77,10 +77,10 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class _Base:
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self._lock = threading.Condition()
         self._closing = threading.Event()
-        self._httpd = _HTTPServer(("127.0.0.1", 0), _Handler)
+        self._httpd = _HTTPServer(("127.0.0.1", port), _Handler)
         self._httpd.owner = self  # type: ignore[attr-defined]
         self.port: int = self._httpd.server_address[1]
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
@@ -215,11 +215,11 @@ class HookReceiver(_Base):
     `hang` seconds, longer than any client timeout in the tests, or when the receiver closes).
     """
 
-    def __init__(self, hang: float = 30.0) -> None:
+    def __init__(self, hang: float = 30.0, port: int = 0) -> None:
         self.hang = hang
         self.received: list[Hook] = []
         self._script: deque[Any] = deque()
-        super().__init__()
+        super().__init__(port)
 
     def script(self, steps: Iterable[int | tuple[Any, ...] | str]) -> None:
         """Append steps to the queue of answers."""

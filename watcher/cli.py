@@ -118,7 +118,9 @@ def run(obj: Ctx, once: bool, names: tuple[str, ...]) -> None:
         sys.exit(run_daemon(config))
     from .cycle import owner_id, run_cycle
     from .notify import deliver_due, make_hook
+    from .store.locks import dead_here
 
+    obj.store.reap(dead_here)
     report = run_cycle(config, obj.store, names=list(names) or None, hook=make_hook(config))
     _print_cycle(report)
     counts = deliver_due(config, obj.store, owner_id())
@@ -428,6 +430,91 @@ def db_current(obj: Ctx) -> None:
     from .store import Store
 
     click.echo(Store(obj.config.database_url, migrate=False).schema_revision() or "base (empty)")
+
+
+# ------------------------------------------------------------------ backtest / demo
+@cli.command()
+@click.option("--git", "clone", type=click.Path(file_okay=False), metavar="CLONE",
+              help="A local git clone; walk the history of --path in it.")
+@click.option("--path", "path", metavar="FILE", help="With --git: the file's path inside the clone.")
+@click.option("--dir", "folder", type=click.Path(file_okay=False), metavar="DIR",
+              help="Instead of git: a folder of saved versions (dated names such as openapi-2026-05-13-x.yaml).")
+@click.option("--kind", "-k", required=True, type=click.Choice(
+    ["models_api", "openapi_spec", "sdk_types", "pricing_page", "changelog", "model_page", "feed"]))
+@click.option("--target", "-t", "targets", multiple=True, metavar="ID",
+              help="Model id to follow (repeatable; default gpt-image-2).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Parse in N processes (default: one per CPU).")
+def backtest(clone: str | None, path: str | None, folder: str | None, kind: str, targets: tuple[str, ...],
+             fmt: str, jobs: int | None) -> None:
+    """When would the watcher have fired? Run a parser over every past version of one document.
+
+    With --git CLONE --path FILE the versions are the commits `git log -- FILE` lists, oldest first:
+    git's default history simplification, so a merge commit counts only when its file differs from
+    every parent's (a merge that took one side's file is not a version), and when both sides changed
+    the file, both sides' commits appear, ordered by date. Renames are not followed. A commit that
+    deletes the file makes every level null. With --dir DIR, each file is a version, ordered by the
+    date in its name (else by name; dated by mtime).
+
+    Prints, per target, the first commit at which each level (mentioned, confirmed) appeared and every
+    later commit where the level changed (null: the evidence vanished). --format json prints a list,
+    oldest first, of {target, level, commit, date}. A version that does not parse changes no level:
+    it is a line in the table, and goes to stderr with --format json. No network, no database.
+    """
+    import os
+
+    from . import backtest as bt
+
+    if bool(clone) == bool(folder):
+        raise click.UsageError("give either --git CLONE --path FILE, or --dir DIR")
+    if clone and not path:
+        raise click.UsageError("--git needs --path FILE (the file's path inside the clone)")
+    if folder and path:
+        raise click.UsageError("--path goes with --git, not with --dir")
+    ids = list(dict.fromkeys(t.lower() for t in targets)) or ["gpt-image-2"]
+    try:
+        versions = bt.git_versions(clone, path) if clone else bt.dir_versions(folder)  # type: ignore[arg-type]
+    except bt.BacktestError as exc:
+        raise click.UsageError(str(exc)) from None
+    count = [0]
+
+    def counted(vs):  # type: ignore[no-untyped-def]
+        for v in vs:
+            count[0] += 1
+            yield v
+
+    events = []
+    for e in bt.backtest(counted(versions), kind, ids, url=path or "", jobs=jobs or os.cpu_count() or 1):
+        events.append(e)
+        if isinstance(e, bt.Unreadable) and fmt == "json":
+            click.echo(f"watcher: backtest: {e.commit} ({e.date}): unreadable, level unchanged: {e.error}",
+                       err=True)
+    if fmt == "json":
+        click.echo(json.dumps([e.as_dict() for e in events if isinstance(e, bt.Change)], indent=2))
+        return
+    short = (lambda c: c[:12]) if clone else (lambda c: c)
+    rows = [[e.date, short(e.commit), e.target, e.level or "null (vanished)", ""] if isinstance(e, bt.Change)
+            else [e.date, short(e.commit), "-", "unreadable", _short(e.error, 70)] for e in events]
+    click.echo(_table(rows, ["date", "commit", "target", "level", "note"]))
+    click.echo("")
+    for f in bt.first_seen(events, ids):
+        when = f"{f.date} ({short(f.commit)})" if f.commit else "never"
+        click.echo(f"{f.target}: first {f.level}: {when}")
+    click.echo(f"{count[0]} versions read ({path or folder}, kind {kind})")
+
+
+@cli.command()
+def demo() -> None:
+    """Watch a release happen, offline: no network, no API key, no configuration, nothing left behind.
+
+    Serves a small bundle of OpenAI's real first-party documents from 127.0.0.1 in the order they
+    were published, runs the real probe cycle over them with a throw-away database, and prints the
+    release alert as Slack and e-mail would show it (nothing is sent) and the evidence history.
+    """
+    from .demo import run_demo
+
+    run_demo(click.echo)
 
 
 # ------------------------------------------------------------------ helpers

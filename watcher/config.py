@@ -92,7 +92,7 @@ class SourceConfig:
 
     @property
     def host(self) -> str:
-        return (urlsplit(self.url_display).hostname or "").lower()
+        return (urlsplit(self.url).hostname or "").lower()
 
 
 @dataclass(frozen=True)
@@ -333,7 +333,12 @@ def _int(ld: _Loader, table: Mapping[str, Any], key: str, where: str, default: i
 
 
 def _check_url(ld: _Loader, key: str, url: str) -> None:
-    probe = _VAR.sub("x", url).replace("{target}", "x")
+    """Checks the URL as it will be fetched; a `${VAR}` that is not set leaves it unchecked for now
+    (its source or channel is then not_configured, and says so)."""
+    expanded, missing, _ = expand(url, ld.env)
+    if missing:
+        return
+    probe = expanded.replace("{target}", "x")
     parts = urlsplit(probe)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ld.fail(key, f"{url!r} is not an http(s) URL with a host")

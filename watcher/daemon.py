@@ -42,6 +42,7 @@ def run_daemon(config: Config, *, stop: threading.Event | None = None) -> int:
         holder = locks.holder(store, "daemon")
         raise LockedError(f"another watcher daemon ({holder}) is running on this SQLite database; "
                           "stop it first, or use PostgreSQL to run replicas")
+    store.reap(locks.dead_here)
     fetcher = Fetcher()
     hook = make_hook(config)
     dispatch_lock = threading.Lock()

@@ -9,12 +9,15 @@ from __future__ import annotations
 import codecs
 import datetime as dt
 import re
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from bs4 import BeautifulSoup, CData, Comment, NavigableString, Tag
+from bs4 import BeautifulSoup, CData, NavigableString, Tag
+from bs4 import GuessedAtParserWarning, MarkupResemblesLocatorWarning, XMLParsedAsHTMLWarning
 
 from ..errors import ParseError
-from ..evidence import clip
+from ..evidence import SIGNALS_PER_TYPE_MAX, EvidenceType, Signal, clip
 from . import Document
 
 # --- decoding ---------------------------------------------------------------------------------
@@ -94,6 +97,39 @@ def document_text(doc: Document) -> str:
     if is_challenge(text):
         raise ParseError("the body is a bot-challenge page, not the document")
     return text
+
+
+# --- collecting signals -----------------------------------------------------------------------
+
+
+class Signals:
+    """Collects a parser's signals, keeping what `evidence.bounded` would keep as it goes.
+
+    The excerpt may be given as a function: it is built only for a signal that is kept, so a page
+    naming the target ten thousand times costs ten thousand matches, not ten thousand excerpts.
+    """
+
+    def __init__(self) -> None:
+        self.kept: list[Signal] = []
+        self._keys: set[tuple[str, str, str, str]] = set()
+        self._per_type: dict[tuple[str, EvidenceType], int] = {}
+
+    def add(
+        self,
+        target: str,
+        model_id: str,
+        evidence_type: EvidenceType,
+        location: str,
+        excerpt: str | Callable[[], str],
+        published: str | None = None,
+    ) -> None:
+        key = (target, evidence_type.value, location, model_id)
+        if key in self._keys or self._per_type.get((target, evidence_type), 0) >= SIGNALS_PER_TYPE_MAX:
+            return
+        self._keys.add(key)
+        self._per_type[(target, evidence_type)] = self._per_type.get((target, evidence_type), 0) + 1
+        text = excerpt() if callable(excerpt) else excerpt
+        self.kept.append(Signal(target, model_id, evidence_type, text, location, published))
 
 
 # --- excerpts ---------------------------------------------------------------------------------
@@ -257,7 +293,11 @@ def html_blocks(text: str) -> list[Block]:
 
     Attribute values (alt, title, href) are never text. Iterative throughout, so deep nesting is safe.
     """
-    soup = BeautifulSoup(text, "html.parser")
+    with warnings.catch_warnings():
+        # bs4 warns about XML-looking or URL-looking input; any input is fine here.
+        for category in (XMLParsedAsHTMLWarning, MarkupResemblesLocatorWarning, GuessedAtParserWarning):
+            warnings.simplefilter("ignore", category)
+        soup = BeautifulSoup(text, "html.parser")
     for tag in soup.find_all(_INVISIBLE):
         tag.decompose()
     for br in soup.find_all("br"):

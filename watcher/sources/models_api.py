@@ -15,7 +15,7 @@ from ..errors import ParseError
 from ..evidence import EvidenceType, Signal, bounded, clip
 from ..targets import Matcher
 from . import Document
-from ._text import decode
+from ._text import Signals, decode
 
 
 def _created(entry: dict[str, Any]) -> str | None:
@@ -43,7 +43,7 @@ def parse(doc: Document, matcher: Matcher) -> list[Signal]:
     if not isinstance(data, dict):
         raise ParseError("not a Models API answer: the JSON is not an object")
 
-    signals: list[Signal] = []
+    found = Signals()
     if isinstance(data.get("data"), list) and data.get("object", "list") == "list":
         for entry in data["data"]:
             if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
@@ -51,29 +51,18 @@ def parse(doc: Document, matcher: Matcher) -> list[Signal]:
             m = matcher.match_value(entry["id"])
             if m is None:
                 continue
-            signals.append(
-                Signal(
-                    target=m.target,
-                    model_id=m.model_id,
-                    evidence_type=EvidenceType.MODEL_LIST_ENTRY,
-                    excerpt=_excerpt(entry),
-                    location=f"data[id={entry['id'].strip()}]",
-                    published=_created(entry),
-                )
+            found.add(
+                m.target,
+                m.model_id,
+                EvidenceType.MODEL_LIST_ENTRY,
+                f"data[id={entry['id'].strip()}]",
+                lambda entry=entry: _excerpt(entry),
+                published=_created(entry),
             )
     elif isinstance(data.get("id"), str) and data.get("object") == "model":
         m = matcher.match_value(data["id"])
         if m is not None:
-            signals.append(
-                Signal(
-                    target=m.target,
-                    model_id=m.model_id,
-                    evidence_type=EvidenceType.MODEL_RETRIEVE,
-                    excerpt=_excerpt(data),
-                    location="id",
-                    published=_created(data),
-                )
-            )
+            found.add(m.target, m.model_id, EvidenceType.MODEL_RETRIEVE, "id", _excerpt(data), _created(data))
     else:
         raise ParseError("not a Models API answer: neither a model list nor a model object")
-    return bounded(signals)
+    return bounded(found.kept)

@@ -197,6 +197,23 @@ class Store:
                 taken.update(r[0] for r in res)
         return taken
 
+    def reap(self, is_dead: Callable[[str], bool]) -> int:
+        """Free the source leases and notice claims of owners that `is_dead` says are gone (a process
+        on this host killed mid-probe), so a restart need not wait for them to expire."""
+        s, n = S.sources, S.notices
+        freed = 0
+        with self.write() as conn:
+            owners = {r[0] for r in conn.execute(select(s.c.lease_owner).distinct().where(
+                s.c.lease_owner.is_not(None)))}
+            owners |= {r[0] for r in conn.execute(select(n.c.claimed_by).distinct().where(
+                n.c.claimed_by.is_not(None)))}
+            for owner in (o for o in owners if is_dead(o)):
+                freed += conn.execute(update(s).where(s.c.lease_owner == owner).values(
+                    lease_owner=None, lease_until=None)).rowcount
+                freed += conn.execute(update(n).where(n.c.claimed_by == owner).values(
+                    claimed_by=None, claimed_until=None)).rowcount
+        return freed
+
     def release(self, source_id: int, owner: str) -> None:
         s = S.sources
         with self.write() as conn:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from datetime import timedelta
 
 from sqlalchemy import delete, insert, or_, select, update
@@ -13,8 +15,22 @@ from . import schema as S
 L = S.locks
 
 
+def dead_here(owner: str) -> bool:
+    """The owner (host:pid) was a process on this host that no longer runs: a crash, not a rival."""
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 def acquire(store, name: str, owner: str, ttl: float) -> bool:  # type: ignore[no-untyped-def]
-    """Take or renew the lock; False when another owner holds it and it has not expired."""
+    """Take or renew the lock; False when another live owner holds it and it has not expired."""
     now = utcnow()
     until = now + timedelta(seconds=ttl)
     with store.write() as conn:
@@ -22,8 +38,12 @@ def acquire(store, name: str, owner: str, ttl: float) -> bool:  # type: ignore[n
                            .values(owner=owner, until=until))
         if res.rowcount == 1:
             return True
-        if conn.execute(select(L.c.name).where(L.c.name == name)).first() is not None:
-            return False
+        held = conn.execute(select(L.c.owner).where(L.c.name == name)).scalar()
+        if held is not None:
+            if not dead_here(held):
+                return False
+            conn.execute(update(L).where(L.c.name == name, L.c.owner == held).values(owner=owner, until=until))
+            return True
     try:
         with store.write() as conn:
             conn.execute(insert(L).values(name=name, owner=owner, until=until))

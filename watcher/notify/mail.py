@@ -1,0 +1,99 @@
+"""The e-mail channel: one multipart/alternative message (text and HTML) per notice over smtplib.
+
+One short-lived connection per message. `security`: starttls (default, port 587), tls (implicit TLS,
+port 465) or none (port 25); certificates are verified against the system's trust store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import smtplib
+import ssl
+from email.message import EmailMessage
+from email.utils import formatdate
+
+from ..config import ChannelConfig
+from ..errors import DeliveryError
+from ..logs import redact
+from .render import Rendered, clean, oneline
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT = 10.0
+DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}
+
+
+def message_id(key: str) -> str:
+    """The same notice always gets the same Message-ID, so a mail client can fold a repeat into one."""
+    return f"<{hashlib.sha256(key.encode('utf-8')).hexdigest()[:32]}@watcher>"
+
+
+def build(channel: ChannelConfig, rendered: Rendered, key: str) -> EmailMessage:
+    s = channel.settings
+    msg = EmailMessage()
+    msg["Subject"] = rendered.subject
+    msg["From"] = s["from"]
+    msg["To"] = ", ".join(s["to"])
+    msg["Date"] = formatdate(usegmt=True)
+    msg["Message-ID"] = message_id(key)
+    msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies to a robot
+    msg.set_content(rendered.text)
+    msg.add_alternative(rendered.html, subtype="html")
+    return msg
+
+
+def send(channel: ChannelConfig, rendered: Rendered, key: str) -> None:
+    s = channel.settings
+    security = s.get("security", "starttls")
+    host = s["smtp_host"]
+    port = int(s.get("smtp_port") or DEFAULT_PORTS[security])
+    timeout = float(s.get("timeout", DEFAULT_TIMEOUT))
+    where = f"email channel {channel.name!r}"
+    msg = build(channel, rendered, key)
+    context = ssl.create_default_context()
+    try:
+        smtp = (smtplib.SMTP_SSL(host, port, timeout=timeout, context=context) if security == "tls"
+                else smtplib.SMTP(host, port, timeout=timeout))
+        with smtp:
+            smtp.ehlo()
+            if security == "starttls":
+                smtp.starttls(context=context)
+                smtp.ehlo()
+            if s.get("smtp_user"):
+                smtp.login(s["smtp_user"], s.get("smtp_password") or "")
+            refused = smtp.send_message(msg, from_addr=s["from"], to_addrs=list(s["to"]))
+    except smtplib.SMTPAuthenticationError as exc:
+        raise DeliveryError(f"{where}: {host} refused the login: {_reply(exc.smtp_code, exc.smtp_error)}",
+                            permanent=True) from None
+    except smtplib.SMTPRecipientsRefused as exc:
+        codes = [code for code, _ in exc.recipients.values()]
+        replies = "; ".join(f"{addr}: {_reply(code, text)}" for addr, (code, text) in exc.recipients.items())
+        raise DeliveryError(f"{where}: {host} refused every recipient: {replies}",
+                            permanent=any(c >= 500 for c in codes)) from None
+    except smtplib.SMTPResponseException as exc:  # sender refused, data refused, connect refused, ...
+        raise DeliveryError(f"{where}: {host}:{port} answered {_reply(exc.smtp_code, exc.smtp_error)}",
+                            permanent=exc.smtp_code >= 500) from None
+    except smtplib.SMTPNotSupportedError as exc:
+        # STARTTLS or AUTH asked of a server that does not offer it: the settings are wrong.
+        raise DeliveryError(f"{where}: {host}:{port} does not support it: {_text(str(exc))} "
+                            f"(check security and smtp_user)", permanent=True) from None
+    except ssl.SSLCertVerificationError as exc:
+        raise DeliveryError(f"{where}: the TLS certificate of {host} is not trusted: {_text(exc.verify_message)}") \
+            from None
+    except (smtplib.SMTPException, OSError) as exc:  # disconnects, timeouts, refused connections
+        raise DeliveryError(f"{where}: cannot send through {host}:{port}: {type(exc).__name__}: "
+                            f"{_text(str(exc))}") from None
+    if refused:
+        # Taken for the others: sending again would repeat it to them, so it counts as delivered.
+        log.warning("%s: %s refused %s", where, host, ", ".join(sorted(refused)))
+
+
+def _reply(code: int, text: bytes | str) -> str:
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    return f"{code} {_text(text)}"
+
+
+def _text(text: str | None) -> str:
+    return redact(oneline(clean(text or "")))[:300]

@@ -1,0 +1,74 @@
+"""The generic webhook channel: the JSON body of webhook.schema.json, POSTed with an Idempotency-Key.
+
+Also holds `post`, the one HTTP POST both HTTP channels use, and its mapping of answers to DeliveryError.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from urllib.parse import urlsplit
+
+import httpx
+
+from .. import __version__
+from ..config import ChannelConfig
+from ..errors import DeliveryError
+from ..fetch import _retry_after as parse_retry_after
+from ..logs import redact
+from .render import Rendered, clean, oneline
+
+USER_AGENT = f"release-evidence-watcher/{__version__}"
+DEFAULT_TIMEOUT = 10.0
+SNIPPET = 200  # characters of an error answer's body kept in the error message
+
+
+def send(channel: ChannelConfig, rendered: Rendered, key: str) -> None:
+    headers = {str(k): str(v) for k, v in (channel.settings.get("headers") or {}).items()}
+    # Ours win: the body is JSON, and the key is what lets the receiver drop a repeat.
+    headers.update({"Content-Type": "application/json", "Idempotency-Key": key})
+    body = json.dumps(rendered.json, ensure_ascii=False).encode("utf-8")
+    post(channel, channel.settings["url"], body, headers)
+
+
+def post(channel: ChannelConfig, url: str, body: bytes, headers: Mapping[str, str]) -> httpx.Response:
+    """POST once, no redirects. 2xx returns; anything else raises DeliveryError naming channel and host only.
+
+    429 and 503 are transient with the server's Retry-After; 408 and other 5xx, timeouts and connection
+    errors are transient; a redirect and every other 4xx are permanent (the same request will fail again).
+    """
+    host = urlsplit(url).hostname or "?"
+    where = f"{channel.type} channel {channel.name!r}"
+    timeout = float(channel.settings.get("timeout", DEFAULT_TIMEOUT))
+    try:
+        with httpx.Client(timeout=httpx.Timeout(timeout), follow_redirects=False,
+                          headers={"User-Agent": USER_AGENT}) as client:
+            resp = client.post(url, content=body, headers=dict(headers))
+    except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
+        raise DeliveryError(f"{where}: the URL is not a usable http(s) URL ({type(exc).__name__})",
+                            permanent=True) from None
+    except httpx.TimeoutException as exc:
+        raise DeliveryError(f"{where}: no answer from {host} within {timeout:g} s ({type(exc).__name__})") from None
+    except httpx.TransportError as exc:
+        raise DeliveryError(f"{where}: cannot reach {host}: {type(exc).__name__}: "
+                            f"{_scrub(str(exc), url)}") from None
+    status = resp.status_code
+    if 200 <= status < 300:
+        return resp
+    detail = _scrub(resp.text[:SNIPPET * 2], url)[:SNIPPET]
+    message = f"{where}: HTTP {status} from {host}" + (f": {detail}" if detail else "")
+    if status in (429, 503):
+        raise DeliveryError(message, retry_after=parse_retry_after(resp.headers.get("retry-after")))
+    if status >= 500 or status == 408:
+        raise DeliveryError(message)
+    if 300 <= status < 400:
+        raise DeliveryError(message + " (redirects are not followed; configure the final URL)", permanent=True)
+    raise DeliveryError(message, permanent=True)
+
+
+def _scrub(text: str, url: str) -> str:
+    """An error text without the URL, its path or query (a Slack webhook's path is its secret)."""
+    parts = urlsplit(url)
+    for secret in sorted({url, parts.path, parts.query} - {"", "/"}, key=len, reverse=True):
+        text = text.replace(secret, "[redacted]")
+    return redact(oneline(clean(text)))

@@ -1,0 +1,59 @@
+"""A model's own docs page, HTML or its Markdown twin (the source's `{target}` is the page's model).
+When the page's <title>, its first h1 (the first Markdown `#` heading) or a `Model ID: gpt-image-2`
+line names the target, that yields model_page; other mentions yield page_mention. A page that names
+nothing is an answer too: absent.
+
+Locations are `title`, `h1`, `model-id`, or for a mention its nearest heading.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..evidence import EvidenceType, Signal, bounded
+from ..targets import Matcher
+from . import Document
+from ._text import Signals, blocks, document_text, snippet
+
+# The label of the id line; what follows it (the id) is the matcher's business.
+_MODEL_ID_LABEL = re.compile(r"\bmodel[\s_-]*id\b[\s:：|=`'\"]*", re.IGNORECASE)
+TOP = "(top)"
+
+
+def _id_positions(text: str) -> set[int]:
+    """Offsets where a value right after a `Model ID` label starts."""
+    return {m.end() for m in _MODEL_ID_LABEL.finditer(text)}
+
+
+def _is_label(text: str) -> bool:
+    """A block that is only the label (<dt>Model ID</dt>), whose value is the next block."""
+    m = _MODEL_ID_LABEL.match(text)
+    return m is not None and m.end() == len(text)
+
+
+def parse(doc: Document, matcher: Matcher) -> list[Signal]:
+    text = document_text(doc)
+    own = doc.target.lower() if doc.target else None  # without one, any target the page is about
+    found = Signals()
+    heading = ""
+    seen_h1 = False
+    after_label = False
+    for block in blocks(text, doc.content_type):
+        slot: str | None = None
+        if block.kind == "title":
+            slot = "title"
+        elif block.kind == "heading":
+            heading = block.text
+            if block.level == 1 and not seen_h1:
+                seen_h1 = True
+                slot = "h1"
+        id_starts = _id_positions(block.text) | ({0} if after_label else set())
+        after_label = _is_label(block.text)
+        for m in matcher.find(block.text):
+            where = slot or ("model-id" if m.start in id_starts else None)
+            if where is not None and (own is None or m.target == own):
+                kind, location = EvidenceType.MODEL_PAGE, where
+            else:
+                kind, location = EvidenceType.PAGE_MENTION, slot or heading or TOP
+            found.add(m.target, m.model_id, kind, location, lambda b=block, m=m: snippet(b.text, m.start, m.end))
+    return bounded(found.kept)

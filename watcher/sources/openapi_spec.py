@@ -1,0 +1,420 @@
+"""OpenAI's OpenAPI spec (YAML or JSON). An id that the `model` property or parameter accepts (an
+enum value, const, default or example, also through anyOf/oneOf/allOf and the $ref'd model-id schemas)
+yields spec_value; an id the spec only names in prose (a description, a size note) yields spec_mention.
+
+Locations are JSON paths whose selectors name things rather than count them (`enum[=gpt-image-2]`,
+`parameters[name=model]`), so a new model inserted earlier in a list does not make old evidence new.
+
+YAML is read as libyaml's event stream, never composed into nodes: a 3 MB spec parses in a fraction
+of a second, a duplicate anchor (legal YAML, common in real spec versions) is no error, aliases are
+never expanded (a billion-laughs document costs nothing) and the walk is iterative, so nesting depth
+is bounded only by memory.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+from yaml._yaml import CParser
+from yaml.events import (
+    AliasEvent,
+    MappingEndEvent,
+    MappingStartEvent,
+    ScalarEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
+)
+
+from ..errors import ParseError
+from ..evidence import EvidenceType, Signal, bounded, clip
+from ..targets import Matcher
+from . import Document
+from ._text import Signals, decode, snippet
+
+_COMBINERS = frozenset({"anyOf", "oneOf", "allOf"})
+_VALUE_KEYS = frozenset({"example", "default", "const"})
+_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
+_SCHEMA_REF = "#/components/schemas/"
+_PLAIN_KEY = re.compile(r"^[A-Za-z_$][\w$-]*$")
+# libyaml counts these as line breaks too; a document holding one takes the slower exact path.
+_OTHER_BREAKS = ("\r", "\x85", "\u2028", "\u2029")
+
+Label = str | int
+
+# A frame is one open mapping or sequence on the path from the root to the current node. It is a
+# small list rather than an object because the YAML loop touches one per event, 130,000 times:
+# [is_map, current key, current index, expecting a key, value of its `name` key (a parameter's)].
+IS_MAP, KEY, INDEX, WANT_KEY, NAME = range(5)
+Frame = list[Any]
+# A path as seen at one node: each open frame with the label it was at.
+Path = tuple[tuple[Frame, Label], ...]
+
+
+def _new_frame(is_map: bool) -> Frame:
+    return [is_map, "", 0, is_map, None]
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    path: Path  # for a key, the path ends at the key itself
+    text: str
+    is_key: bool
+
+
+class _Walk:
+    """Consumes mapping/sequence/scalar events and keeps what the spec's model semantics need.
+
+    The YAML loop inlines the common cases of these methods for speed; they stay the reference.
+    """
+
+    def __init__(self, matcher: Matcher) -> None:
+        self.matcher = matcher
+        self.stack: list[Frame] = []
+        self.candidates: list[_Candidate] = []
+        self.refs: list[tuple[Path, str]] = []  # $ref to a schema, where it is
+        self.root_keys: set[str] = set()
+        self.root_kind: str | None = None
+
+    def path(self) -> Path:
+        return tuple((f, f[KEY] if f[IS_MAP] else f[INDEX]) for f in self.stack)
+
+    def node_done(self) -> None:
+        if self.stack:
+            top = self.stack[-1]
+            if top[IS_MAP]:
+                top[WANT_KEY] = not top[WANT_KEY]
+            else:
+                top[INDEX] += 1
+
+    def start(self, is_map: bool) -> None:
+        if not self.stack:
+            if self.root_kind is None:
+                self.root_kind = "mapping" if is_map else "sequence"
+        elif self.stack[-1][IS_MAP] and self.stack[-1][WANT_KEY]:
+            self.stack[-1][KEY] = "?"  # a complex key; nothing of ours lives under one
+        self.stack.append(_new_frame(is_map))
+
+    def end(self) -> None:
+        if self.stack:
+            self.stack.pop()
+        self.node_done()
+
+    def ref(self, value: str) -> None:
+        if value.startswith(_SCHEMA_REF):
+            self.refs.append((self.path(), value[len(_SCHEMA_REF) :]))
+
+    def scalar(self, value: str, candidate: bool) -> None:
+        stack = self.stack
+        if not stack:
+            if self.root_kind is None:
+                self.root_kind = "scalar"
+            return
+        top = stack[-1]
+        if top[IS_MAP] and top[WANT_KEY]:
+            if candidate:
+                self.candidates.append(_Candidate(self.path()[:-1] + ((top, value),), value, True))
+            top[KEY] = value
+            top[WANT_KEY] = False
+            if len(stack) == 1:
+                self.root_keys.add(value)
+            return
+        if top[IS_MAP]:
+            if top[KEY] == "name":
+                top[NAME] = value
+            elif top[KEY] == "$ref":
+                self.ref(value)
+        if candidate:
+            self.candidates.append(_Candidate(self.path(), value, False))
+        self.node_done()
+
+
+# --- reading the two syntaxes ------------------------------------------------------------------
+
+_NO_LINE = 1 << 62
+
+
+def _candidate_lines(text: str, matcher: Matcher) -> list[int] | None:
+    """Line numbers (0-based, as libyaml counts) holding a match; None when lines are ambiguous."""
+    if any(brk in text for brk in _OTHER_BREAKS):
+        return None
+    lines: list[int] = []
+    pos = line = 0
+    for m in matcher.find(text):
+        line += text.count("\n", pos, m.start)
+        pos = m.start
+        if not lines or lines[-1] != line:
+            lines.append(line)
+    return lines
+
+
+def _walk_yaml(text: str, walk: _Walk) -> None:
+    lines = _candidate_lines(text, walk.matcher)
+    could_match = walk.matcher.could_match
+    stack = walk.stack
+    root_keys = walk.root_keys
+    li = 0
+    next_line = lines[0] if lines else _NO_LINE
+    parser = CParser(text)
+    check_event, get_event = parser.check_event, parser.get_event
+    try:
+        while check_event():
+            ev = get_event()
+            kind = type(ev)
+            if kind is ScalarEvent:
+                value = ev.value
+                if lines is None:
+                    hit = could_match(value)
+                elif ev.end_mark.line >= next_line:
+                    # Scalars come in document order, so the next matching line only moves forward.
+                    first = ev.start_mark.line
+                    while next_line < first:
+                        li += 1
+                        next_line = lines[li] if li < len(lines) else _NO_LINE
+                    hit = next_line <= ev.end_mark.line
+                else:
+                    hit = False
+                if hit or not stack:
+                    walk.scalar(value, hit)
+                    continue
+                top = stack[-1]  # the rest is walk.scalar(value, False), inlined
+                if top[IS_MAP]:
+                    if top[WANT_KEY]:
+                        top[KEY] = value
+                        top[WANT_KEY] = False
+                        if len(stack) == 1:
+                            root_keys.add(value)
+                    else:
+                        key = top[KEY]
+                        if key == "name":
+                            top[NAME] = value
+                        elif key == "$ref":
+                            walk.ref(value)
+                        top[WANT_KEY] = True
+                else:
+                    top[INDEX] += 1
+            elif kind is MappingStartEvent or kind is SequenceStartEvent:
+                walk.start(kind is MappingStartEvent)
+            elif kind is MappingEndEvent or kind is SequenceEndEvent:
+                stack.pop()
+                if stack:  # walk.node_done(), inlined
+                    top = stack[-1]
+                    if top[IS_MAP]:
+                        top[WANT_KEY] = not top[WANT_KEY]
+                    else:
+                        top[INDEX] += 1
+            elif kind is AliasEvent:
+                walk.node_done()
+    except yaml.YAMLError as exc:
+        raise ParseError(f"invalid YAML: {exc}") from None
+    finally:
+        parser.dispose()
+
+
+def _walk_json(data: Any, walk: _Walk) -> None:
+    could_match = walk.matcher.could_match
+    todo: list[Any] = [data]
+    end = object()  # marks where a mapping or sequence closes
+    while todo:
+        node = todo.pop()
+        if node is end:
+            walk.end()
+        elif isinstance(node, dict):
+            walk.start(True)
+            todo.append(end)
+            for key, value in reversed(list(node.items())):
+                todo.append(value)
+                todo.append(_Key(key))
+        elif isinstance(node, list):
+            walk.start(False)
+            todo.append(end)
+            todo.extend(reversed(node))
+        elif isinstance(node, _Key):
+            walk.scalar(node.text, could_match(node.text))
+        elif isinstance(node, str):
+            walk.scalar(node, could_match(node))
+        else:  # numbers, booleans, null: nothing to match, but they take their place in the path
+            walk.scalar("" if node is None else str(node), False)
+
+
+class _Key:
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+# --- deciding and describing ------------------------------------------------------------------
+
+
+def _strip_combiners(labels: list[Label]) -> list[Label]:
+    while len(labels) >= 2 and isinstance(labels[-1], int) and labels[-2] in _COMBINERS:
+        labels = labels[:-2]
+    return labels
+
+
+def _is_model_slot(path: Path, labels: list[Label]) -> bool:
+    """Whether `labels` (a prefix of `path`) ends at the schema of a `model` property or parameter."""
+    if len(labels) >= 2 and labels[-2] == "properties" and labels[-1] == "model":
+        return True
+    if labels and labels[-1] == "schema":
+        frame = path[len(labels) - 1][0]
+        return bool(frame[NAME] == "model")
+    return False
+
+
+def _schema_name(labels: list[Label]) -> str | None:
+    if len(labels) == 3 and labels[0] == "components" and labels[1] == "schemas":
+        return str(labels[2])
+    return None
+
+
+def _model_schemas(refs: list[tuple[Path, str]]) -> set[str]:
+    """Schemas a `model` slot refers to, and those they refer to through anyOf/oneOf/allOf."""
+    roots: set[str] = set()
+    edges: dict[str, set[str]] = {}
+    for path, target in refs:
+        labels = _strip_combiners([label for _, label in path][:-1])
+        if _is_model_slot(path, labels):
+            roots.add(target)
+        else:
+            source = _schema_name(labels)
+            if source is not None:
+                edges.setdefault(source, set()).add(target)
+    seen: set[str] = set()
+    todo = list(roots)
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo.extend(edges.get(name, ()))
+    return seen
+
+
+def _accepted(path: Path, model_schemas: set[str]) -> str | None:
+    """How a model slot accepts the scalar at `path` (`enum of \`model\``...), or None if it does not."""
+    labels = [label for _, label in path]
+    if len(labels) >= 2 and labels[-2] == "enum" and isinstance(labels[-1], int):
+        kind, base = "enum", labels[:-2]
+    elif labels and labels[-1] in _VALUE_KEYS:
+        kind, base = str(labels[-1]), labels[:-1]
+    else:
+        return None
+    base = _strip_combiners(base)
+    if len(base) >= 2 and base[-2] == "properties" and base[-1] == "model":
+        return f"{kind} of property `model`"
+    if _is_model_slot(path, base):
+        return f"{kind} of parameter `model`"
+    schema = _schema_name(base)
+    if schema in model_schemas:
+        return f"{kind} of {schema}, the type of a `model`"
+    return None
+
+
+def _render(path: Path, value: str | None = None) -> str:
+    """A JSON path with name-based selectors: `parameters[name=model]`, `enum[=gpt-image-2]`."""
+    parts: list[str] = []
+    for i, (frame, label) in enumerate(path):
+        if isinstance(label, int):
+            child = path[i + 1][0] if i + 1 < len(path) else None
+            if child is not None and child[IS_MAP] and child[NAME]:
+                parts.append(f"[name={child[NAME]}]")
+            elif child is None and value is not None:
+                parts.append(f"[={value}]")
+            else:
+                parts.append(f"[{label}]")
+        elif _PLAIN_KEY.match(label):
+            parts.append(("." if parts else "") + label)
+        else:
+            parts.append(("." if parts else "") + json.dumps(label, ensure_ascii=False))
+    return "".join(parts)
+
+
+def _context(path: Path, operations: dict[str, list[str]]) -> str:
+    """What the node belongs to: `POST /images/generations`, `schema CreateImageRequest (POST ...)`."""
+    labels = [label for _, label in path]
+    if len(labels) >= 3 and labels[0] in ("paths", "webhooks"):
+        method = str(labels[2])
+        if method in _METHODS:
+            return f"{method.upper()} {labels[1]}"
+        return f"{labels[0]} {labels[1]}"
+    if len(labels) >= 3 and labels[0] == "components":
+        kind = str(labels[1])
+        name = str(labels[2])
+        if kind == "schemas":
+            ops = operations.get(name)
+            return f"schema {name}" + (f" ({', '.join(ops[:3])})" if ops else "")
+        return f"{kind} {name}"
+    return str(labels[0]) if labels else "document"
+
+
+def _operations(refs: list[tuple[Path, str]]) -> dict[str, list[str]]:
+    """Schema name -> the operations whose request body refers to it directly."""
+    out: dict[str, list[str]] = {}
+    for path, target in refs:
+        labels = [label for _, label in path]
+        if len(labels) >= 4 and labels[0] == "paths" and labels[2] in _METHODS and labels[3] == "requestBody":
+            op = f"{str(labels[2]).upper()} {labels[1]}"
+            if op not in out.setdefault(target, []):
+                out[target].append(op)
+    return out
+
+
+def _signals(walk: _Walk) -> list[Signal]:
+    matcher = walk.matcher
+    model_schemas = _model_schemas(walk.refs)
+    operations = _operations(walk.refs)
+    found = Signals()
+    for cand in walk.candidates:
+        context = _context(cand.path, operations)
+        how = None if cand.is_key else _accepted(cand.path, model_schemas)
+        whole = matcher.match_value(cand.text) if how else None
+        if how and whole is not None:
+            value = cand.text.strip()
+            found.add(
+                whole.target,
+                whole.model_id,
+                EvidenceType.SPEC_VALUE,
+                _render(cand.path, value),
+                clip(f"{context} accepts {value}: {how}"),
+            )
+            continue
+        location = _render(cand.path)
+        for m in matcher.find(cand.text):
+            found.add(
+                m.target,
+                m.model_id,
+                EvidenceType.SPEC_MENTION,
+                location,
+                lambda c=cand, m=m, ctx=context: clip(f"{ctx}: {snippet(c.text, m.start, m.end)}"),
+            )
+    return found.kept
+
+
+def _looks_like_json(text: str) -> bool:
+    return text.lstrip("\ufeff \t\r\n")[:1] in ("{", "[")
+
+
+def parse(doc: Document, matcher: Matcher) -> list[Signal]:
+    text = decode(doc.body, doc.content_type)
+    walk = _Walk(matcher)
+    data: Any = None
+    parsed_json = False
+    if _looks_like_json(text):
+        try:
+            data = json.loads(text)
+            parsed_json = True
+        except (ValueError, RecursionError):
+            pass  # YAML is a superset of JSON in practice, and libyaml has no recursion limit
+    if parsed_json:
+        _walk_json(data, walk)
+    else:
+        _walk_yaml(text, walk)
+    if walk.root_kind != "mapping":
+        raise ParseError("not an OpenAPI document: the top level is not a mapping")
+    if not walk.root_keys & {"openapi", "swagger", "paths", "components"}:
+        raise ParseError("not an OpenAPI document: no openapi, paths or components at the top level")
+    return bounded(_signals(walk))

@@ -1,0 +1,45 @@
+"""A pricing page, HTML or its Markdown twin. A table row (<tr>, an element with role=row, a Markdown
+`| a | b |` row) whose cells name the target yields pricing_row; a mention anywhere else on the page
+yields page_mention.
+
+A row is located by its table's heading or caption and its first cell (`Image generation >
+gpt-image-2`), a mention by its nearest heading. Script, style, comments and attribute values (alt,
+title, href) are not the page's text and never count.
+"""
+
+from __future__ import annotations
+
+from ..evidence import EvidenceType, Signal, bounded, clip
+from ..targets import Matcher
+from . import Document
+from ._text import Signals, blocks, document_text, snippet
+
+TOP = "(top)"  # where a mention before the first heading is
+
+
+def parse(doc: Document, matcher: Matcher) -> list[Signal]:
+    text = document_text(doc)
+    found = Signals()
+    heading = ""  # the nearest heading, for mentions
+    context = ""  # the nearest heading or table caption, for rows
+    for block in blocks(text, doc.content_type):
+        if block.kind == "heading":
+            heading = context = clip(block.text, 120)
+        elif block.kind == "caption":
+            context = clip(block.text, 120)
+        if block.kind == "row":
+            key = clip(block.cells[0], 120) if block.cells else ""
+            location = f"{context} > {key}" if context else key
+            for m in matcher.find(block.text):
+                found.add(m.target, m.model_id, EvidenceType.PRICING_ROW, location, lambda b=block: clip(b.text))
+            continue
+        where = "title" if block.kind == "title" else (heading or TOP)
+        for m in matcher.find(block.text):
+            found.add(
+                m.target,
+                m.model_id,
+                EvidenceType.PAGE_MENTION,
+                where,
+                lambda b=block, m=m: snippet(b.text, m.start, m.end),
+            )
+    return bounded(found.kept)
