@@ -5,7 +5,9 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-from watcher.store.schema import metadata
+from watcher.store.schema import add_partial_indexes, metadata
+
+add_partial_indexes()
 
 config = context.config
 

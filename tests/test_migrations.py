@@ -8,7 +8,9 @@ from sqlalchemy import inspect
 
 from watcher.store import Store
 from watcher.store import migrate
-from watcher.store.schema import HEAD_REVISION, metadata
+from watcher.store.schema import HEAD_REVISION, add_partial_indexes, metadata
+
+add_partial_indexes()
 
 
 def test_head_revision_constant_matches_the_newest_migration():

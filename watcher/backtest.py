@@ -7,6 +7,7 @@ parsers and Matcher the probes use, so a backtest answers "when would the watche
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import multiprocessing.context
 import os
@@ -24,6 +25,7 @@ from .evidence import Level
 from .sources import Document, parser
 from .targets import Matcher
 
+_FEW = 4  # fewer versions than this are parsed in this process, whatever `jobs` says
 _NAME_DATE = re.compile(r"(?<!\d)(\d{4})-(\d{2})-(\d{2})(?!\d)")
 
 
@@ -124,11 +126,12 @@ class CatFile:
         assert self._proc.stdin is not None and self._proc.stdout is not None
         self._proc.stdin.write(f"{commit}:{path}\n".encode())
         self._proc.stdin.flush()
-        header = self._proc.stdout.readline().decode().split()
-        if len(header) != 3:  # "<name> missing" or "<name> ambiguous"
-            if not header:
-                raise BacktestError("git cat-file ended unexpectedly")
-            return None
+        line = self._proc.stdout.readline().decode(errors="replace").rstrip("\n")
+        if not line:
+            raise BacktestError("git cat-file ended unexpectedly")
+        header = line.split(" ")
+        if line.endswith((" missing", " ambiguous")) or len(header) != 3 or not header[2].isdigit():
+            return None  # not at that path in this commit: a commit that deleted the file
         oid, otype, size = header
         body = self._proc.stdout.read(int(size))
         self._proc.stdout.read(1)  # the newline after every object
@@ -253,9 +256,13 @@ def _results(versions: Iterable[Version], kind: str, targets: list[str], url: st
              window: int) -> Iterator[tuple[Version, Result]]:
     """(version, result) in order; identical bytes (the same blob, as when a change is reverted) are
     parsed once."""
-    if jobs <= 1:
-        yield from _ordered(versions, lambda body, name: levels(kind, body, url or name, targets), targets, 1)
+    it = iter(versions)
+    head = list(itertools.islice(it, _FEW))
+    if jobs <= 1 or len(head) < _FEW:  # starting worker processes costs more than parsing a few versions
+        yield from _ordered(itertools.chain(head, it), lambda body, name: levels(kind, body, url or name, targets),
+                            targets, 1)
         return
+    versions = itertools.chain(head, it)
     with ProcessPoolExecutor(max_workers=jobs, mp_context=_workers_context(kind)) as pool:
         yield from _ordered(versions, lambda body, name: pool.submit(levels, kind, body, url or name, targets),
                             targets, window)
@@ -267,7 +274,7 @@ def _workers_context(kind: str) -> multiprocessing.context.BaseContext:
     methods = multiprocessing.get_all_start_methods()
     if "forkserver" in methods:
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload([__name__, f"{parser(kind).__module__}"])  # imported once, not per worker
+        ctx.set_forkserver_preload([__name__, parser(kind).__module__])  # imported once, not per worker
         return ctx
     return multiprocessing.get_context("spawn")
 

@@ -107,6 +107,9 @@ def run(obj: Ctx, once: bool, names: tuple[str, ...]) -> None:
 
     --once exits 0 when every source answered and 5 when some could not be read.
     """
+    from . import tls
+
+    tls.warm()  # the CA bundle loads while the database layer imports
     config = obj.config
     if names:
         unknown = sorted(set(names) - {s.name for s in config.sources})
@@ -445,7 +448,8 @@ def db_current(obj: Ctx) -> None:
               help="Model id to follow (repeatable; default gpt-image-2).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, metavar="N",
-              help="Parse in N processes (default: one per CPU).")
+              help="Parse in N processes (default: one per CPU, at most 8).")
+@_errors
 def backtest(clone: str | None, path: str | None, folder: str | None, kind: str, targets: tuple[str, ...],
              fmt: str, jobs: int | None) -> None:
     """When would the watcher have fired? Run a parser over every past version of one document.
@@ -454,13 +458,15 @@ def backtest(clone: str | None, path: str | None, folder: str | None, kind: str,
     git's default history simplification, so a merge commit counts only when its file differs from
     every parent's (a merge that took one side's file is not a version), and when both sides changed
     the file, both sides' commits appear, ordered by date. Renames are not followed. A commit that
-    deletes the file makes every level null. With --dir DIR, each file is a version, ordered by the
-    date in its name (else by name; dated by mtime).
+    deletes the file makes every level null. With --dir DIR, each file is a version: those with a
+    date in the name (openapi-2026-05-13-x.yaml) by that date, then the others by name, dated by
+    their modification time.
 
     Prints, per target, the first commit at which each level (mentioned, confirmed) appeared and every
     later commit where the level changed (null: the evidence vanished). --format json prints a list,
     oldest first, of {target, level, commit, date}. A version that does not parse changes no level:
     it is a line in the table, and goes to stderr with --format json. No network, no database.
+    Exits 0, or 2 for a usage error (not a git repository, a path no commit touches).
     """
     import os
 
@@ -485,7 +491,7 @@ def backtest(clone: str | None, path: str | None, folder: str | None, kind: str,
             yield v
 
     events = []
-    for e in bt.backtest(counted(versions), kind, ids, url=path or "", jobs=jobs or os.cpu_count() or 1):
+    for e in bt.backtest(counted(versions), kind, ids, url=path or "", jobs=jobs or min(os.cpu_count() or 1, 8)):
         events.append(e)
         if isinstance(e, bt.Unreadable) and fmt == "json":
             click.echo(f"watcher: backtest: {e.commit} ({e.date}): unreadable, level unchanged: {e.error}",
@@ -505,6 +511,7 @@ def backtest(clone: str | None, path: str | None, folder: str | None, kind: str,
 
 
 @cli.command()
+@_errors
 def demo() -> None:
     """Watch a release happen, offline: no network, no API key, no configuration, nothing left behind.
 

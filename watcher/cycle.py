@@ -12,7 +12,7 @@ import os
 import socket
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -159,17 +159,23 @@ def run_cycle(config: Config, store: Store, fetcher: Fetcher | None = None, *,
                 report.sources.append(SourceReport(s.name, s.kind, s.authority.value, None,
                                                    error="skipped: another watcher process is probing it"))
         with ThreadPoolExecutor(max_workers=max(1, min(WORKERS, len(todo)))) as pool:
-            futures = [(s, pool.submit(probe, s, states.get(s.name), fetcher, targets, store.snapshot_body))
-                       for s in todo]
-            for s, fut in futures:
-                row = rows[s.name]
+            pending = {pool.submit(probe, s, states.get(s.name), fetcher, targets, store.snapshot_body): s
+                       for s in todo}
+            while pending:
+                # Store what has finished, together: one transaction for a burst of 304s.
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                batch = [(pending.pop(f), f) for f in done]
+                items = [(rows[s.name], f.result(), s.every) for s, f in batch]
                 try:
-                    p = fut.result()
-                    rec = store.record_probe(row, p, every=s.every, hook=hook)  # also ends the lease
+                    records = store.record_probes(items, hook=hook)  # also ends the leases
                 except BaseException:
-                    store.release(row.id, owner)
+                    for s, _ in batch:
+                        store.release(rows[s.name].id, owner)
                     raise
-                report.sources.append(_source_report(s, p, rec))
+                for (s, _), (_, p, _), rec in zip(batch, items, records):
+                    report.sources.append(_source_report(s, p, rec))
+        order = {s.name: i for i, s in enumerate(wanted)}
+        report.sources.sort(key=lambda r: order.get(r.name, 0))
         if compute_verdicts:
             report.verdicts = verdicts(config, store)
     finally:

@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 
-from . import __version__
+from . import __version__, tls
 from .config import SourceConfig
 from .evidence import Outcome
 
@@ -94,7 +94,7 @@ class Fetcher:
         self._owns_client = client is None
         # Redirects are followed by hand (the host policy below); TLS is verified (httpx's default).
         self.client = client if client is not None else httpx.Client(
-            follow_redirects=False, timeout=httpx.Timeout(20.0),
+            verify=tls.context(), follow_redirects=False, timeout=httpx.Timeout(20.0),
             limits=httpx.Limits(max_connections=20, max_keepalive_connections=10, keepalive_expiry=30.0),
             headers={"User-Agent": self.user_agent})
 

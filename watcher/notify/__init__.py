@@ -53,19 +53,15 @@ def make_hook(config: Config):  # type: ignore[no-untyped-def]
     families = [t.family for t in config.targets if t.family]
 
     def hook(conn, src: SourceRow, record: ProbeRecord, probe: Probe) -> None:  # type: ignore[no-untyped-def]
-        from sqlalchemy import select, update
+        from sqlalchemy import update
 
         from ..store import schema as S
 
-        state = conn.execute(select(S.sources.c.failure_streak, S.sources.c.health_alerted)
-                             .where(S.sources.c.id == src.id)).one()
         targets = sorted({r["target"] for r in record.added} | {r["target"] for r in record.vanished})
+        # Unchanged evidence (the common case: a 304) needs no query; only health can change then.
         elsewhere = outbox.confirmed_sources(conn, targets, exclude_source_id=src.id) if targets else {}
         here = outbox.confirmed_sources(conn, targets) if targets else {}
-        fams = _discover(conn, record, configured, families, probe.started_at) if families else {}
-        ok_before = conn.execute(select(S.probe_runs.c.id).where(
-            S.probe_runs.c.source_id == src.id, S.probe_runs.c.id < record.run_id,
-            S.probe_runs.c.outcome.in_(["ok", "not_modified", "not_found"])).limit(1)).first() is not None
+        fams = _discover(conn, record, configured, families, probe.started_at) if families and targets else {}
         facts = ProbeFacts(
             source=src.name, url=src.url, authority=src.authority, outcome=record.outcome.value,
             error=probe.error, run_id=record.run_id, added=record.added, vanished=record.vanished,
@@ -73,14 +69,15 @@ def make_hook(config: Config):  # type: ignore[no-untyped-def]
             confirmed_here_after=frozenset(t for t, names in here.items() if src.name in names),
             mentioned_before=frozenset(outbox.mentioned_before(conn, targets, record.run_id)) if targets
             else frozenset(),
-            failure_streak=state.failure_streak, health_alerted=state.health_alerted,
-            first_read=not ok_before, configured_targets=configured, families=fams)
+            failure_streak=record.failure_streak, health_alerted=record.health_alerted,
+            first_read=record.first_read, configured_targets=configured, families=fams)
         notices = due_notices(facts, alert_on=config.alert_on, failure_threshold=config.failure_threshold)
         for n in notices:
             if n.kind == "source_health":
                 conn.execute(update(S.sources).where(S.sources.c.id == src.id).values(
                     health_alerted=n.payload["state"] == "down"))
-        enqueue(conn, channels, notices, probe.started_at)
+        if notices:
+            enqueue(conn, channels, notices, probe.started_at)
 
     return hook
 
@@ -143,12 +140,11 @@ def backoff(attempts: int, retry_after: float | None) -> float:
 
 def deliver_due(config: Config, store: Store, owner: str, *, limit: int = 100) -> dict[str, int]:
     """Deliver every notice that is due now; returns counts of sent, retried and failed."""
-    from .channels import send
-
     channels = {c.name: c for c in config.channels if c.configured}
     counts = {"sent": 0, "retry": 0, "failed": 0}
     if not channels:
         return counts
+    from .channels import send
     while True:
         with store.write() as conn:
             rows = outbox.claim_due(conn, owner, CLAIM_TTL, channels=list(channels), limit=limit)

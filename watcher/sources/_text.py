@@ -355,14 +355,15 @@ _MD_DROP = re.compile(
     r"<!--.*?(?:-->|\Z)|<(script|style|noscript|template)\b.*?(?:</\1\s*>|\Z)", re.IGNORECASE | re.DOTALL
 )
 _MD_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>")
-_ATX = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
+_ATX = re.compile(r" {0,3}(#{1,6})(?:[ \t]|$)")
 _SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _ITEM = re.compile(r"^([ \t]*)(?:[*+-]|\d{1,9}[.)])[ \t]+(.*)$")
 _TABLE_SEP = re.compile(r"^\s*\|?\s*:?-+:?\s*(?:\|\s*:?-+:?\s*)*\|?\s*$")
 _LINK_DEF = re.compile(r"^ {0,3}\[[^\]]+\]:\s*\S")
-_IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)|!\[[^\]]*\]\[[^\]]*\]")
-_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)|\[([^\]]*)\]\[[^\]]*\]")
+# Link text may not hold another `[`, so a line of ten thousand `[` is read once, not once per `[`.
+_IMAGE = re.compile(r"!\[[^\[\]]{0,1000}\](?:\([^()\n]{0,2000}\)|\[[^\[\]]{0,200}\])")
+_LINK = re.compile(r"\[([^\[\]]{0,1000})\](?:\([^()\n]{0,2000}\)|\[[^\[\]]{0,200}\])")
 _EMPHASIS = re.compile(r"\*\*|__|\*|`")
 _ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!|])")
 
@@ -370,7 +371,7 @@ _ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!|])")
 def md_inline(text: str) -> str:
     """Markdown inline markup to plain text: images (and their alt) dropped, links to their text."""
     text = _IMAGE.sub("", text)
-    text = _LINK.sub(lambda m: m.group(1) if m.group(1) is not None else m.group(2), text)
+    text = _LINK.sub(lambda m: m.group(1), text)
     text = _MD_TAG.sub("", text)
     text = _EMPHASIS.sub("", text)
     return _collapse(_ESCAPE.sub(r"\1", text))
@@ -440,7 +441,11 @@ def markdown_blocks(text: str) -> list[Block]:
         atx = _ATX.match(line)
         if atx:
             flush()
-            title = md_inline(atx.group(2) or "")
+            title = line[atx.end() :].strip()
+            closing = title.rstrip("#")
+            if closing != title and (not closing or closing[-1] in " \t"):
+                title = closing  # an optional closing sequence: `## Title ##`
+            title = md_inline(title)
             out.append(Block("heading", title, level=len(atx.group(1)), date=None))
             in_table = False
             i += 1

@@ -295,7 +295,7 @@ def _model_schemas(refs: list[tuple[Path, str]]) -> set[str]:
 
 
 def _accepted(path: Path, model_schemas: set[str]) -> str | None:
-    """How a model slot accepts the scalar at `path` (`enum of \`model\``...), or None if it does not."""
+    """How a model slot accepts the scalar at `path` ("enum of property `model`"), or None."""
     labels = [label for _, label in path]
     if len(labels) >= 2 and labels[-2] == "enum" and isinstance(labels[-1], int):
         kind, base = "enum", labels[:-2]

@@ -53,7 +53,6 @@ _EXTENSIONS = {
     ".mjs": "typescript",
     ".go": "go",
 }
-_BACKWARD_LIMIT = 20000  # how far back a value may sit from its `Literal[` or `type X =`
 
 
 @dataclass(frozen=True)
@@ -161,11 +160,14 @@ def _python_decls(masked: str) -> list[tuple[int, str]]:
     return decls
 
 
-def _brace_decls(masked: str, lang: str) -> tuple[list[tuple[int, str]], set[str]]:
-    """Declarations of a TypeScript or Go file, and the TypeScript members that live in a type
-    (an `interface` or `type` body, where `field: 'x'` is a literal type, not a value at run time)."""
+def _brace_decls(masked: str, lang: str) -> tuple[list[tuple[int, str]], set[str], list[tuple[int, int]]]:
+    """Declarations of a TypeScript or Go file; the TypeScript members that live in a type (an
+    `interface` or `type` body, where `field: 'x'` is a literal type, not a value at run time); and
+    the spans of Go `const (...)` groups."""
     decls: list[tuple[int, str]] = []
     typed: set[str] = set()
+    const_groups: list[tuple[int, int]] = []
+    group_start = -1
     containers: list[tuple[int, str, bool]] = []  # (depth inside it, name, is a type body)
     depth = 0
     pos = 0
@@ -174,8 +176,11 @@ def _brace_decls(masked: str, lang: str) -> tuple[list[tuple[int, str]], set[str
         if lang == "go" and depth == 0:
             if re.match(r"^(?:const|var)\s*\(\s*$", line):
                 in_group = True
-            elif line.startswith(")"):
+                group_start = pos if line.startswith("const") else -1
+            elif line.startswith(")") and in_group:
                 in_group = False
+                if group_start >= 0:
+                    const_groups.append((group_start, pos))
         while containers and depth < containers[-1][0]:
             containers.pop()
         inside = containers[-1] if containers and depth == containers[-1][0] else None
@@ -210,25 +215,33 @@ def _brace_decls(masked: str, lang: str) -> tuple[list[tuple[int, str]], set[str
             containers.append((depth + 1, name, opens))
         depth = max(0, depth + opened)
         pos += len(line) + 1
-    return decls, typed
+    return decls, typed, const_groups
 
 
 # --- what is a value ----------------------------------------------------------------------------
 
 
-def _in_python_literal(masked: str, pos: int) -> bool:
-    """Whether `pos` sits directly inside `Literal[...]` (the innermost open bracket is Literal's)."""
-    depth = 0
-    stop = max(0, pos - _BACKWARD_LIMIT)
-    for i in range(pos - 1, stop - 1, -1):
-        c = masked[i]
-        if c in ")]}":
-            depth += 1
-        elif c in "([{":
-            if depth == 0:
-                return c == "[" and re.search(r"\bLiteral\s*$", masked[max(0, i - 40) : i]) is not None
-            depth -= 1
-    return False
+_BRACKET = re.compile(r"[\[\](){}]")
+_LITERAL_OPEN = re.compile(r"\bLiteral\s*$")
+
+
+def _python_literal_strings(masked: str, tokens: list[_Token]) -> set[int]:
+    """Start offsets of the strings that sit directly inside a `Literal[...]`, in one pass."""
+    starts = [t.start for t in tokens if t.kind == "string"]
+    inside: set[int] = set()
+    open_literal: list[bool] = []  # for each open bracket: is it a `Literal[`?
+    i = 0
+    for m in _BRACKET.finditer(masked):
+        while i < len(starts) and starts[i] < m.start():
+            if open_literal and open_literal[-1]:
+                inside.add(starts[i])
+            i += 1
+        c = m.group()
+        if c in "([{":
+            open_literal.append(c == "[" and _LITERAL_OPEN.search(masked, max(0, m.start() - 40), m.start()) is not None)
+        elif open_literal:
+            open_literal.pop()
+    return inside
 
 
 def _neighbours(masked: str, start: int, end: int) -> tuple[str, str]:
@@ -250,25 +263,19 @@ def _ts_value(masked: str, token: _Token, in_type_body: bool) -> bool:
     return before.endswith(":") and in_type_body
 
 
-_GO_CONST_SPEC = re.compile(r"^\s*(?:const\s+)?(\w+)(?:\s+[\w.]+)?\s*=\s*$")
+_GO_CONST_SPEC = re.compile(r"\s*(?:const\s+)?(\w+)(?:\s+[\w.]+)?\s*=\s*$")
 
 
-def _go_const(masked: str, token: _Token) -> str | None:
+def _go_const(masked: str, token: _Token, const_groups: list[tuple[int, int]]) -> str | None:
     """The constant's name when the string is the value of a Go const spec."""
     line_start = masked.rfind("\n", 0, token.start) + 1
-    m = _GO_CONST_SPEC.match(masked[line_start : token.start])
+    m = _GO_CONST_SPEC.match(masked, line_start, token.start)
     if not m:
         return None
-    if masked[line_start:].startswith("const"):
+    if masked.startswith("const", line_start):
         return m.group(1)
-    # inside a `const (` block: the nearest column-0 `const (` above, with no closing `)` between
-    head = masked[max(0, line_start - _BACKWARD_LIMIT) : line_start]
-    opened = head.rfind("\nconst (")
-    if opened == -1 and head.startswith("const ("):
-        opened = 0
-    if opened == -1 or "\n)" in head[opened + 1 :]:
-        return None
-    return m.group(1)
+    i = bisect.bisect_right(const_groups, (token.start, len(masked))) - 1
+    return m.group(1) if i >= 0 and const_groups[i][0] < token.start < const_groups[i][1] else None
 
 
 # --- the parser -----------------------------------------------------------------------------------
@@ -297,10 +304,13 @@ class _Source:
         self.lang = _language(doc, text)
         self.tokens = _tokens(text, self.lang)
         self.masked = _mask(text, self.tokens)
+        self.literal_strings: set[int] = set()
+        self.const_groups: list[tuple[int, int]] = []
         if self.lang == "python":
             self.decls, self.typed = _python_decls(self.masked), set()
+            self.literal_strings = _python_literal_strings(self.masked, self.tokens)
         else:
-            self.decls, self.typed = _brace_decls(self.masked, self.lang)
+            self.decls, self.typed, self.const_groups = _brace_decls(self.masked, self.lang)
         self._decl_pos = [p for p, _ in self.decls]
         self._token_starts = [t.start for t in self.tokens]
 
@@ -319,12 +329,12 @@ class _Source:
     def value_of(self, token: _Token) -> str | None:
         """The type or constant a string literal is a value of, or None when it is just a string."""
         if self.lang == "go":
-            return _go_const(self.masked, token)
+            return _go_const(self.masked, token, self.const_groups)
         decl = self.before(token.start)
         if decl is None:
             return None
         if self.lang == "python":
-            return decl[1] if _in_python_literal(self.masked, token.start) else None
+            return decl[1] if token.start in self.literal_strings else None
         return decl[1] if _ts_value(self.masked, token, decl[1] in self.typed) else None
 
     def symbol_for_mention(self, token: _Token | None, pos: int) -> str:

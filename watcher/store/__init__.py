@@ -53,6 +53,9 @@ class ProbeRecord:
     added: list[dict[str, Any]] = field(default_factory=list)
     vanished: list[dict[str, Any]] = field(default_factory=list)
     live: int = 0  # live signals at the source after this probe
+    failure_streak: int = 0  # failed probes in a row, this one included
+    health_alerted: bool = False  # a 'source down' notice stands for the current streak
+    first_read: bool = False  # the source had never answered before this probe
 
     @property
     def changed(self) -> bool:
@@ -224,17 +227,29 @@ class Store:
     def record_probe(self, src: SourceRow, probe: Probe, *, every: float,
                      hook: ProbeHook | None = None) -> ProbeRecord:
         """Store one probe and what it changed, in one transaction (with the hook's notices)."""
+        return self.record_probes([(src, probe, every)], hook=hook)[0]
+
+    def record_probes(self, items: Sequence[tuple[SourceRow, Probe, float]], *,
+                      hook: ProbeHook | None = None) -> list[ProbeRecord]:
+        """Store probes that finished together, each with the notices it makes due, in one transaction:
+        all of them or none (a probe not stored is simply made again)."""
+        names = ", ".join(src.name for src, _, _ in items)
         try:
             with self.write() as conn:
-                record = self._record(conn, src, probe, every)
-                if hook is not None:
-                    hook(conn, src, record, probe)
-                return record
+                out = []
+                for src, probe, every in items:
+                    record = self._record(conn, src, probe, every)
+                    if hook is not None:
+                        hook(conn, src, record, probe)
+                    out.append(record)
+                return out
         except SQLAlchemyError as exc:
-            raise StoreError(f"could not record the probe of {src.name}: {_reason(exc)}") from None
+            raise StoreError(f"could not record the probe of {names}: {_reason(exc)}") from None
 
     def _record(self, conn: Connection, src: SourceRow, probe: Probe, every: float) -> ProbeRecord:
         now = probe.started_at
+        before = conn.execute(select(S.sources.c.failure_streak, S.sources.c.health_alerted, S.sources.c.last_ok_at)
+                              .where(S.sources.c.id == src.id)).one()
         snapshot_id = None
         if probe.outcome is Outcome.OK and probe.body is not None:
             chash = probe.content_hash or content_hash(probe.body)
@@ -284,10 +299,13 @@ class Store:
         values: dict[str, Any] = dict(last_outcome=probe.outcome.value, last_status=probe.status,
                                       last_error=probe.error, last_probe_at=now, lease_owner=None, lease_until=None,
                                       next_due_at=now + timedelta(seconds=every))
+        streak = before.failure_streak
         if answered:
-            values.update(failure_streak=0, last_ok_at=now)
+            streak = 0
+            values.update(last_ok_at=now)
         elif probe.outcome is not Outcome.NOT_CONFIGURED:
-            values["failure_streak"] = S.sources.c.failure_streak + 1
+            streak += 1
+        values["failure_streak"] = streak
         if probe.outcome is Outcome.OK:
             values.update(etag=probe.etag, last_modified=probe.last_modified)
             if snapshot_id is not None:
@@ -301,7 +319,8 @@ class Store:
         n_live = len(live) - len(gone) + len(added)
         gone_dicts = [dict(r._mapping) for r in gone]
         return ProbeRecord(run_id=run_id, source_id=src.id, outcome=probe.outcome, added=added_rows,
-                           vanished=gone_dicts, live=n_live)
+                           vanished=gone_dicts, live=n_live, failure_streak=streak,
+                           health_alerted=before.health_alerted, first_read=before.last_ok_at is None)
 
     # ---------------------------------------------------------------- reading
     def live_signals(self, targets: Iterable[str] | None = None) -> list[dict[str, Any]]:

@@ -92,10 +92,16 @@ signals = Table(
     Column("vanished_probe_run_id", ForeignKey("probe_runs.id")),
     Index(None, "target", "first_seen"),
     Index(None, "first_seen"),
-    # one live row per piece of evidence at a source; a comeback after vanishing is a new row
-    Index("uq_signals_live", "source_id", "key_hash", unique=True,
-          sqlite_where=text("vanished_at IS NULL"), postgresql_where=text("vanished_at IS NULL")),
 )
+
+
+def add_partial_indexes() -> None:
+    """Attach the partial unique index (one live row per piece of evidence at a source; a comeback
+    after vanishing is a new row). Only migrations and schema checks need the object: its dialect
+    options make SQLAlchemy import the PostgreSQL dialect, which a probe run should not pay for."""
+    if "uq_signals_live" not in {i.name for i in signals.indexes}:
+        Index("uq_signals_live", signals.c.source_id, signals.c.key_hash, unique=True,
+              sqlite_where=text("vanished_at IS NULL"), postgresql_where=text("vanished_at IS NULL"))
 
 # The durable outbox: one row per (channel, notice key), written in the transaction that makes it due.
 notices = Table(

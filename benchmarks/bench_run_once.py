@@ -1,0 +1,104 @@
+"""`watcher run --once` over loopback sources that all answer 304, side by side with urlwatch 2.29.
+
+Whole processes, same machine, same run, same server: for each tool the median wall time of a
+1-source run and of an N-source run, what the extra sources add, and the ratio between the tools.
+
+    python benchmarks/bench_run_once.py [--sources 50] [--repeat 9] [--urlwatch PATH]
+
+urlwatch is looked up as --urlwatch, then `urlwatch` on PATH, then installed (pip, urlwatch==2.29)
+into benchmarks/out/urlwatch-venv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _loopback import serve  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+
+
+def urlwatch_bin(given: str | None) -> str:
+    if given:
+        return given
+    found = shutil.which("urlwatch")
+    if found:
+        return found
+    venv = HERE / "out" / "urlwatch-venv"
+    exe = venv / "bin" / "urlwatch"
+    if not exe.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "urlwatch==2.29"], check=True)
+    return str(exe)
+
+
+def setup_watcher(d: Path, base: str, n: int) -> list[str]:
+    lines = [f'database_url = "sqlite:///{d}/w.db"', '[[targets]]', 'id = "gpt-image-2"']
+    for i in range(n):
+        lines += ["[[sources]]", f'name = "doc-{i}"', 'kind = "sdk_types"', f'url = "{base}/doc/{i}"']
+    (d / "watcher.toml").write_text("\n".join(lines) + "\n")
+    return [sys.executable, "-m", "watcher", "--config", str(d / "watcher.toml"), "run", "--once"]
+
+
+def setup_urlwatch(d: Path, base: str, n: int, exe: str) -> list[str]:
+    (d / "urls.yaml").write_text("\n---\n".join(f"name: doc-{i}\nurl: {base}/doc/{i}\n" for i in range(n)))
+    return [exe, "--urls", str(d / "urls.yaml"), "--config", str(d / "urlwatch.yaml"),
+            "--hooks", str(d / "hooks.py"), "--cache", str(d / "cache.db")]
+
+
+def timed(cmd: list[str]) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sources", type=int, default=50)
+    ap.add_argument("--repeat", type=int, default=9)
+    ap.add_argument("--urlwatch")
+    args = ap.parse_args()
+    exe = urlwatch_bin(args.urlwatch)
+    httpd, base = serve()
+    with tempfile.TemporaryDirectory() as tmp:
+        cmds = {}
+        for tool in ("watcher", "urlwatch"):
+            for n in (1, args.sources):
+                d = Path(tmp) / f"{tool}-{n}"
+                d.mkdir()
+                cmds[(tool, n)] = (setup_watcher(d, base, n) if tool == "watcher"
+                                   else setup_urlwatch(d, base, n, exe))
+        env_note = {k: os.environ.get(k) for k in ("WATCHER_CONFIG",)}
+        for cmd in cmds.values():  # prime: first runs store ETags (and create urlwatch's config)
+            timed(cmd)
+            timed(cmd)
+        times: dict[tuple[str, int], list[float]] = {k: [] for k in cmds}
+        for _ in range(args.repeat):  # interleaved, so machine noise hits both tools alike
+            for k, cmd in cmds.items():
+                times[k].append(timed(cmd))
+    httpd.shutdown()
+    med = {k: statistics.median(v) for k, v in times.items()}
+    n = args.sources
+    print(f"run --once, all sources answer 304, median of {args.repeat} (seconds, whole process)")
+    for tool in ("watcher", "urlwatch"):
+        one, many = med[(tool, 1)], med[(tool, n)]
+        print(f"  {tool:9s} 1 source: {one:.3f}   {n} sources: {many:.3f}   the {n - 1} extra sources add: "
+              f"{(many - one) * 1000:.0f} ms")
+    w_extra = med[("watcher", n)] - med[("watcher", 1)]
+    u_extra = med[("urlwatch", n)] - med[("urlwatch", 1)]
+    print(f"  ratio watcher/urlwatch, {n} sources: {med[('watcher', n)] / med[('urlwatch', n)]:.2f}x "
+          f"(target <= 1.5x); extra-source cost: {w_extra * 1000:.0f} ms vs {u_extra * 1000:.0f} ms")
+    del env_note
+
+
+if __name__ == "__main__":
+    main()
