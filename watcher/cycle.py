@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from . import faults
 from .clock import utcnow
 from .config import Config, SourceConfig
 from .decide import TargetVerdict, decide_verdict
@@ -166,12 +167,17 @@ def run_cycle(config: Config, store: Store, fetcher: Fetcher | None = None, *,
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 batch = [(pending.pop(f), f) for f in done]
                 items = [(rows[s.name], f.result(), s.every) for s, f in batch]
+                faults.point("after_fetch")
                 try:
                     records = store.record_probes(items, hook=hook)  # also ends the leases
                 except BaseException:
                     for s, _ in batch:
-                        store.release(rows[s.name].id, owner)
+                        try:
+                            store.release(rows[s.name].id, owner)
+                        except Exception:  # noqa: BLE001 - the lease expires by itself; keep the first error
+                            log.debug("could not release the lease of %s", s.name)
                     raise
+                faults.point("after_store")
                 for (s, _), (_, p, _), rec in zip(batch, items, records):
                     report.sources.append(_source_report(s, p, rec))
         order = {s.name: i for i, s in enumerate(wanted)}

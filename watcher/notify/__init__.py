@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from .. import faults
 from ..clock import utcnow
 from ..config import ChannelConfig, Config
 from ..decide import Notice, ProbeFacts, due_notices
@@ -166,6 +167,7 @@ def deliver_due(config: Config, store: Store, owner: str, *, limit: int = 100) -
                         counts["retry"] += len(d.ids)
                 log.warning("channel %s: notice %s not delivered: %s", d.channel.name, d.key, err)
                 continue
+            faults.point("after_send")
             with store.write() as conn:
                 outbox.mark_sent(conn, d.ids, owner)
             counts["sent"] += len(d.ids)

@@ -252,7 +252,7 @@ def _chunks(text: str, size: int) -> Iterable[str]:
         cut = cut if cut > 0 else size
         # never split an escape such as &amp; in two
         amp = text.rfind("&", max(0, cut - 5), cut)
-        if amp != -1 and ";" not in text[amp:cut]:
+        if amp > 0 and ";" not in text[amp:cut]:
             cut = amp
         yield text[:cut]
         text = text[cut:].lstrip("\n")

@@ -1,0 +1,78 @@
+"""How long `watcher backtest` takes over a long history of the 3 MB OpenAPI spec.
+
+Builds a git repository in a temporary folder with 250 commits of openapi.yaml (the two real spec
+versions from tests/fixtures, alternating, each with a small edit so that every commit differs),
+then times `python -m watcher backtest --git ... --format json` over it and prints the figure:
+
+    python benchmarks/bench_backtest.py [--commits 250] [--jobs N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SPECS = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "openai" / "openai-openapi"
+VERSIONS = ("openapi-2026-05-13-5162af9.yaml", "openapi-2026-08-20-b8d775d.yaml")  # mentioned, confirmed
+PATH = "openapi.yaml"
+GIT_ENV = dict(os.environ, GIT_CONFIG_GLOBAL=os.devnull, GIT_CONFIG_NOSYSTEM="1")
+
+
+def build(root: Path, commits: int) -> None:
+    """One `git fast-import` stream: building the repository takes seconds, not minutes of `git add`."""
+    subprocess.run(["git", "init", "-q", "-b", "main", str(root)], check=True, env=GIT_ENV)
+    bodies = [(SPECS / name).read_bytes() for name in VERSIONS]
+    proc = subprocess.Popen(["git", "fast-import", "--quiet"], cwd=root, stdin=subprocess.PIPE, env=GIT_ENV)
+    assert proc.stdin is not None
+    start = 1767225600  # 2026-01-01T00:00:00Z; one commit an hour
+    for i in range(commits):
+        body = bodies[i % 2] + f"# bench edit {i}\n".encode()
+        msg = f"version {i}\n".encode()
+        proc.stdin.write(b"commit refs/heads/main\n")
+        proc.stdin.write(f"committer Bench <bench@example.com> {start + 3600 * i} +0000\n".encode())
+        proc.stdin.write(b"data %d\n%s" % (len(msg), msg))
+        proc.stdin.write(f"M 100644 inline {PATH}\n".encode())
+        proc.stdin.write(b"data %d\n%s\n" % (len(body), body))
+    proc.stdin.close()
+    if proc.wait() != 0:
+        raise SystemExit("git fast-import failed")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--commits", type=int, default=250)
+    ap.add_argument("--jobs", type=int, default=None, help="passed to watcher backtest --jobs")
+    args = ap.parse_args()
+    size = sum((SPECS / v).stat().st_size for v in VERSIONS) / 2 / 1e6
+    with tempfile.TemporaryDirectory(prefix="bench-backtest-") as tmp:
+        root = Path(tmp) / "repo"
+        t0 = time.perf_counter()
+        build(root, args.commits)
+        print(f"built {args.commits} commits in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+        cmd = [sys.executable, "-m", "watcher", "backtest", "--git", str(root), "--path", PATH,
+               "--kind", "openapi_spec", "--format", "json"]
+        if args.jobs:
+            cmd += ["--jobs", str(args.jobs)]
+        t0 = time.perf_counter()
+        res = subprocess.run(cmd, capture_output=True, text=True)
+        elapsed = time.perf_counter() - t0
+        if res.returncode != 0:
+            raise SystemExit(f"watcher backtest failed ({res.returncode}): {res.stderr}")
+        changes = json.loads(res.stdout)
+        # mentioned, confirmed, mentioned, ...: the level changes at every commit
+        if len(changes) != args.commits or changes[-1]["level"] != ("confirmed" if args.commits % 2 == 0
+                                                                    else "mentioned"):
+            raise SystemExit(f"unexpected result: {len(changes)} changes")
+    jobs = f", {args.jobs} jobs" if args.jobs else f", {os.cpu_count()} CPUs"
+    print(f"backtest {args.commits} versions x {size:.1f} MB: {elapsed:.1f} s ({elapsed / args.commits * 1000:.0f} ms "
+          f"per version{jobs})")
+
+
+if __name__ == "__main__":
+    main()
