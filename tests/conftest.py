@@ -82,12 +82,12 @@ class SMTPServer:
     """aiosmtpd's threaded Controller on 127.0.0.1 around an SMTPRecorder."""
 
     def __init__(self, *, starttls: ssl.SSLContext | None = None, implicit_tls: ssl.SSLContext | None = None,
-                 auth_require_tls: bool = False) -> None:
+                 auth_require_tls: bool = False, port: int | None = None) -> None:
         from aiosmtpd.controller import Controller
 
         self.handler = SMTPRecorder()
         self.host = "127.0.0.1"
-        self.port = free_port()
+        self.port = port or free_port()
         kwargs: dict[str, Any] = dict(authenticator=SMTPRecorder.authenticate, auth_require_tls=auth_require_tls)
         if starttls is not None:
             kwargs.update(tls_context=starttls, require_starttls=True)

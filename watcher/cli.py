@@ -47,6 +47,17 @@ def _errors(fn: F) -> F:
         except WatcherError as exc:
             click.echo(f"watcher: {exc}", err=True)
             sys.exit(exc.exit_code)
+        except Exception as exc:
+            from sqlalchemy.exc import SQLAlchemyError
+
+            if not isinstance(exc, SQLAlchemyError):
+                raise
+            from .errors import StoreError
+            from .logs import redact
+
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+            click.echo(f"watcher: database: {redact(reason[0] if reason else type(exc).__name__)}", err=True)
+            sys.exit(StoreError.exit_code)
 
     return wrapper  # type: ignore[return-value]
 

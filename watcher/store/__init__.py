@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import hashlib
 import zlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from functools import wraps
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -91,6 +93,19 @@ def content_hash(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
 
 
+def _guard(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The store's boundary: a database failure becomes a StoreError naming the database."""
+
+    @wraps(fn)
+    def wrapper(self: Store, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(self, *args, **kwargs)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"database {redact_url(self.url)}: {_reason(exc)}") from None
+
+    return wrapper
+
+
 # Called inside the probe's transaction with what changed, so notices become due atomically.
 ProbeHook = Callable[[Connection, "SourceRow", ProbeRecord, Probe], None]
 
@@ -137,6 +152,7 @@ class Store:
         self.engine.dispose()
 
     # ---------------------------------------------------------------- sources
+    @_guard
     def sync_sources(self, configs: Sequence[Any]) -> dict[str, SourceRow]:
         """Make sure each configured source has a row; keep kind, URL and authority current."""
         out: dict[str, SourceRow] = {}
@@ -158,6 +174,7 @@ class Store:
                 out[c.name] = SourceRow(sid, c.name, c.kind, c.url_display, auth, getattr(c, "target", None))
         return out
 
+    @_guard
     def states(self, names: Iterable[str] | None = None) -> dict[str, SourceState]:
         s = S.sources
         q = select(s, S.snapshots.c.content_hash).join(S.snapshots, S.snapshots.c.id == s.c.snapshot_id,
@@ -172,12 +189,14 @@ class Store:
                 last_ok_at=r.last_ok_at, failure_streak=r.failure_streak, health_alerted=r.health_alerted,
                 next_due_at=r.next_due_at) for r in conn.execute(q)}
 
+    @_guard
     def snapshot_body(self, snapshot_id: int) -> bytes | None:
         with self.engine.connect() as conn:
             body = conn.execute(select(S.snapshots.c.body).where(S.snapshots.c.id == snapshot_id)).scalar()
         return zlib.decompress(body) if body is not None else None
 
     # ---------------------------------------------------------------- leases
+    @_guard
     def claim_many(self, source_ids: Sequence[int], owner: str, ttl: float, *, due_only: bool,
                    slack: float = 0.0, now: datetime | None = None) -> set[int]:
         """Take the probe lease on every given source that is free (and due, if asked); returns the ids taken.
@@ -200,6 +219,7 @@ class Store:
                 taken.update(r[0] for r in res)
         return taken
 
+    @_guard
     def reap(self, is_dead: Callable[[str], bool]) -> int:
         """Free the source leases and notice claims of owners that `is_dead` says are gone (a process
         on this host killed mid-probe), so a restart need not wait for them to expire."""
@@ -217,6 +237,7 @@ class Store:
                     claimed_by=None, claimed_until=None)).rowcount
         return freed
 
+    @_guard
     def release(self, source_id: int, owner: str) -> None:
         s = S.sources
         with self.write() as conn:
@@ -245,6 +266,8 @@ class Store:
                 return out
         except SQLAlchemyError as exc:
             raise StoreError(f"could not record the probe of {names}: {_reason(exc)}") from None
+        except StoreError as exc:
+            raise StoreError(f"could not record the probe of {names}: {exc}") from None
 
     def _record(self, conn: Connection, src: SourceRow, probe: Probe, every: float) -> ProbeRecord:
         now = probe.started_at
@@ -323,6 +346,7 @@ class Store:
                            health_alerted=before.health_alerted, first_read=before.last_ok_at is None)
 
     # ---------------------------------------------------------------- reading
+    @_guard
     def live_signals(self, targets: Iterable[str] | None = None) -> list[dict[str, Any]]:
         """Evidence present now (not vanished), with its source's name."""
         sig, src = S.signals, S.sources
@@ -335,6 +359,7 @@ class Store:
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(q)]
 
+    @_guard
     def history(self, *, target: str | None = None, source: str | None = None, level: str | None = None,
                 authority: str | None = None, evidence_type: str | None = None,
                 since: datetime | None = None, until: datetime | None = None,
@@ -361,14 +386,21 @@ class Store:
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(q)]
 
+    @_guard
     def count(self, table: str) -> int:
         with self.engine.connect() as conn:
             return conn.execute(select(func.count()).select_from(S.metadata.tables[table])).scalar_one()
 
     # ---------------------------------------------------------------- plumbing
-    def write(self):  # type: ignore[no-untyped-def]
-        """A write transaction (BEGIN IMMEDIATE on SQLite, so concurrent writers queue, never deadlock)."""
-        return self._write_engine.begin()
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction (BEGIN IMMEDIATE on SQLite, so concurrent writers queue, never deadlock);
+        a database failure inside it becomes a StoreError that names the database, not a traceback."""
+        try:
+            with self._write_engine.begin() as conn:
+                yield conn
+        except SQLAlchemyError as exc:
+            raise StoreError(f"database {redact_url(self.url)}: {_reason(exc)}") from None
 
     @property
     def _write_engine(self) -> Engine:
