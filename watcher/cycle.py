@@ -151,7 +151,8 @@ def run_cycle(config: Config, store: Store, fetcher: Fetcher | None = None, *,
         rows = store.sync_sources(wanted)
         states = store.states([s.name for s in wanted])
         targets = all_targets(config, store)
-        ttl = lease_ttl or max(60.0, max((s.deadline for s in wanted), default=60.0) * 2)
+        # a probe ends by its deadline; the lease outlives that, so only a dead process loses one
+        ttl = lease_ttl or max((s.deadline for s in wanted), default=60.0) * 2 + 5
         claimed = store.claim_many([rows[s.name].id for s in wanted], owner, ttl, due_only=due_only,
                                    slack=due_slack)
         todo = [s for s in wanted if rows[s.name].id in claimed]

@@ -57,18 +57,18 @@ def decode(body: bytes, content_type: str | None = None) -> str:
         if body.startswith(bom):
             try:
                 return body.decode(codec)
-            except UnicodeDecodeError:
+            except UnicodeError:
                 break
     declared = charset(content_type)
     if declared and declared not in ("utf-8", "utf-8-sig"):
         try:
             ascii_compatible = "Az09-.".encode(declared) == b"Az09-."
-        except (UnicodeError, LookupError):
+        except (UnicodeError, LookupError, ValueError):  # also bytes-to-bytes codecs (base64, rot13)
             ascii_compatible = False
         if ascii_compatible or b"\x00" in body:
             try:
                 return body.decode(declared)
-            except (UnicodeDecodeError, LookupError):
+            except (UnicodeError, LookupError, ValueError):
                 pass
     return body.decode("utf-8", errors="replace")
 
@@ -251,6 +251,7 @@ _BLOCK_TAGS = frozenset(
     "ul ol dl table thead tbody tfoot form details summary address hr body".split()
 )
 _CELL_ROLES = ("cell", "gridcell", "columnheader", "rowheader")
+_BREAKING = _BLOCK_TAGS | set(_HEADINGS) | {"tr", "td", "th", "caption", "title", "br", "li"}
 
 
 def _collapse(text: str) -> str:
@@ -264,8 +265,28 @@ def _last_descendant(tag: Tag) -> Tag | NavigableString:
     return node
 
 
+def _is_text(node: object) -> bool:
+    return type(node) in (NavigableString, CData)  # not Comment, Doctype, Declaration...
+
+
+def _after_block(node: NavigableString) -> bool:
+    """Whether a text node follows a block element (`<p>b</p>c`): the two are separate words."""
+    prev = node.previous_sibling
+    return isinstance(prev, Tag) and prev.name in _BREAKING
+
+
 def _visible_text(tag: Tag) -> str:
-    return _collapse("".join(s for s in tag.descendants if type(s) in (NavigableString, CData)))
+    """Text of an element; block boundaries inside it (a nested table, paragraphs) separate words."""
+    parts: list[str] = []
+    for node in tag.descendants:
+        if isinstance(node, Tag):
+            if node.name in _BREAKING:
+                parts.append(" ")
+        elif _is_text(node):
+            if _after_block(node):  # type: ignore[arg-type]
+                parts.append(" ")
+            parts.append(str(node))
+    return _collapse("".join(parts))
 
 
 def _time_of(tag: Tag) -> str | None:
@@ -299,7 +320,8 @@ def html_blocks(text: str) -> list[Block]:
             warnings.simplefilter("ignore", category)
         soup = BeautifulSoup(text, "html.parser")
     for tag in soup.find_all(_INVISIBLE):
-        tag.decompose()
+        if not tag.decomposed:  # one may sit inside another already gone
+            tag.decompose()
     for br in soup.find_all("br"):
         br.replace_with(" ")
     out: list[Block] = []
@@ -337,9 +359,10 @@ def html_blocks(text: str) -> list[Block]:
                 skip_to = last if last is not node else None
             elif name in _BLOCK_TAGS:
                 flush("item" if name in ("li", "dd") else "text")
-        elif type(node) in (NavigableString, CData):
+        elif _is_text(node):
+            if _after_block(node):  # type: ignore[arg-type]
+                flush("text")
             buf.append(str(node))
-        # Comment, Doctype, Declaration, ProcessingInstruction: not visible text.
     flush("text")
     return out
 
@@ -351,10 +374,11 @@ def html_text(fragment: str) -> str:
 
 # Markdown: the subset release notes and docs twins use (GFM tables, ATX/setext headings, lists,
 # fences, front matter). Inline HTML comments, scripts and styles are dropped, as in HTML.
+# Only terminated ones: a stray `<style>` in a release note must not swallow the rest of the file.
 _MD_DROP = re.compile(
-    r"<!--.*?(?:-->|\Z)|<(script|style|noscript|template)\b.*?(?:</\1\s*>|\Z)", re.IGNORECASE | re.DOTALL
+    r"<!--.*?-->|<(script|style|noscript|template)\b[^>]*>.*?</\1\s*>", re.IGNORECASE | re.DOTALL
 )
-_MD_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>")
+_MD_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9]*(?:\s[^<>]*)?/?>")  # no `-`: `<gpt-image-2>` is not a tag
 _ATX = re.compile(r" {0,3}(#{1,6})(?:[ \t]|$)")
 _SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")

@@ -42,10 +42,13 @@ def parse(doc: Document, matcher: Matcher) -> list[Signal]:
             while stack and stack[-1][0].level >= block.level:
                 stack.pop()
             stack.append((block, _date(block)))
+        hits = list(matcher.find(block.text))
+        if not hits:
+            continue
         dated = next((j for j in range(len(stack) - 1, -1, -1) if stack[j][1]), None)
         if dated is None or block.kind == "title":
             where = "title" if block.kind == "title" else (clip(stack[-1][0].text, 120) if stack else TOP)
-            for m in matcher.find(block.text):
+            for m in hits:
                 found.add(
                     m.target,
                     m.model_id,
@@ -55,7 +58,7 @@ def parse(doc: Document, matcher: Matcher) -> list[Signal]:
                 )
             continue
         location = " > ".join(clip(h.text, 120) for h, _ in stack[dated:])
-        for m in matcher.find(block.text):
+        for m in hits:
             found.add(
                 m.target,
                 m.model_id,

@@ -15,7 +15,7 @@ from typing import Any
 import feedparser
 
 from ..errors import ParseError
-from ..evidence import EvidenceType, Signal, bounded, clip
+from ..evidence import EXCERPT_MAX, EvidenceType, Signal, bounded, clip
 from ..targets import Matcher
 from . import Document
 from ._text import Signals, html_text, snippet
@@ -30,6 +30,7 @@ def _text_of(detail: Any, value: str) -> str:
 
 
 def _published(entry: Any) -> str | None:
+    """The entry's date as ISO 8601 UTC, as feedparser normalised it."""
     for key in ("published_parsed", "updated_parsed", "created_parsed"):
         parsed = entry.get(key)
         if parsed:
@@ -41,6 +42,7 @@ def _published(entry: Any) -> str | None:
 
 
 def _entry_text(entry: Any) -> str:
+    """The entry's summary and content as plain text, each once."""
     parts = [
         _text_of(c, c["value"]) for c in entry.get("content") or [] if isinstance(c, dict) and isinstance(c.get("value"), str)
     ]
@@ -80,8 +82,10 @@ def parse(doc: Document, matcher: Matcher) -> list[Signal]:
         location = entry.get("id") or entry.get("link") or title
         if not location:
             continue
-        excerpt = clip(f"{title} — {body}" if title and body else title or body)
-        published = _published(entry)
-        for m in matcher.find(f"{title}\n{body}"):
-            found.add(m.target, m.model_id, EvidenceType.FEED_ENTRY, str(location), excerpt, published)
+        hits = list(matcher.find(f"{title}\n{body}"))
+        if not hits:
+            continue
+        excerpt = clip(f"{title} — {body[: EXCERPT_MAX * 2]}" if title and body else title or body[: EXCERPT_MAX * 2])
+        for m in hits:
+            found.add(m.target, m.model_id, EvidenceType.FEED_ENTRY, str(location), excerpt, _published(entry))
     return bounded(found.kept)

@@ -6,9 +6,9 @@ Locations are JSON paths whose selectors name things rather than count them (`en
 `parameters[name=model]`), so a new model inserted earlier in a list does not make old evidence new.
 
 YAML is read as libyaml's event stream, never composed into nodes: a 3 MB spec parses in a fraction
-of a second, a duplicate anchor (legal YAML, common in real spec versions) is no error, aliases are
-never expanded (a billion-laughs document costs nothing) and the walk is iterative, so nesting depth
-is bounded only by memory.
+of a second, a duplicate anchor (legal YAML, common in real spec versions) is no error, and aliases
+are never expanded (a billion-laughs document costs nothing). The walk is iterative; libyaml itself
+refuses nesting past 1,000 levels, which is a parse error (real specs nest a few dozen deep).
 """
 
 from __future__ import annotations
@@ -408,7 +408,7 @@ def parse(doc: Document, matcher: Matcher) -> list[Signal]:
             data = json.loads(text)
             parsed_json = True
         except (ValueError, RecursionError):
-            pass  # YAML is a superset of JSON in practice, and libyaml has no recursion limit
+            pass  # libyaml reads JSON too, and says precisely where it is broken (or too deep)
     if parsed_json:
         _walk_json(data, walk)
     else:

@@ -27,14 +27,17 @@ def parse(doc: Document, matcher: Matcher) -> list[Signal]:
             heading = context = clip(block.text, 120)
         elif block.kind == "caption":
             context = clip(block.text, 120)
+        hits = list(matcher.find(block.text))
+        if not hits:
+            continue
         if block.kind == "row":
             key = clip(block.cells[0], 120) if block.cells else ""
             location = f"{context} > {key}" if context else key
-            for m in matcher.find(block.text):
+            for m in hits:
                 found.add(m.target, m.model_id, EvidenceType.PRICING_ROW, location, lambda b=block: clip(b.text))
             continue
         where = "title" if block.kind == "title" else (heading or TOP)
-        for m in matcher.find(block.text):
+        for m in hits:
             found.add(
                 m.target,
                 m.model_id,

@@ -132,7 +132,7 @@ _GO_FIELD = re.compile(r"^\s+(\w+)\s+[\w.\[\]*]")
 _KEYWORDS = frozenset(
     "if else for while do switch case default return throw try catch finally new delete typeof "
     "await yield break continue import export from go defer select range func struct map chan "
-    "package const var type interface".split()
+    "package const var type interface except elif with lambda assert raise del global nonlocal".split()
 )
 
 
@@ -351,8 +351,9 @@ def parse(doc: Document, matcher: Matcher) -> list[Signal]:
     found = Signals()
     for m in matcher.find(text):
         token = src.token_at(m.start, m.end)
-        if token is not None and token.kind == "string" and (token.inner_start, token.inner_end) == (m.start, m.end):
-            symbol = src.value_of(token)
+        if token is not None and token.kind == "string":
+            whole = matcher.match_value(text[token.inner_start : token.inner_end])
+            symbol = src.value_of(token) if whole is not None and whole.model_id == m.model_id else None
             if symbol is not None:
                 decl = src.before(token.start)
                 lo = decl[0] if decl and token.start - decl[0] < 300 else max(0, token.start - 120)

@@ -1,0 +1,109 @@
+"""Replicas on PostgreSQL: two daemons share one database, probe each source once per interval,
+and deliver each notice once per channel; a replica killed mid-probe loses its lease to the other."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from servers import HookReceiver
+from watcher.store import Store
+from watcher.store import schema as S
+
+pytestmark = pytest.mark.slow
+
+BEFORE = json.dumps({"object": "list", "data": [{"id": "gpt-image-1", "object": "model", "created": 1}]}).encode()
+AFTER = json.dumps({"object": "list", "data": [{"id": "gpt-image-2", "object": "model", "created": 2}]}).encode()
+
+
+def config(tmp_path: Path, server, db: str, n: int, rec, deadline="2s") -> Path:
+    text = f'database_url = "{db}"\njitter = 0.1\n[[targets]]\nid = "gpt-image-2"\n'
+    for i in range(n):
+        text += (f'[[sources]]\nname = "s{i}"\nkind = "models_api"\nurl = "{server.url(f"/m/{i}")}"\n'
+                 f'every = "1s"\ntimeout = "{deadline}"\ndeadline = "{deadline}"\n')
+    text += f'[[channels]]\nname = "hook"\ntype = "webhook"\nurl = "{rec.url("/h")}"\n'
+    p = tmp_path / "watcher.toml"
+    p.write_text(text)
+    return p
+
+
+def daemon(cfg: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "watcher", "--config", str(cfg), "run"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ})
+
+
+def stop(p: subprocess.Popen) -> str:
+    if p.poll() is None:
+        p.send_signal(signal.SIGTERM)
+    out, _ = p.communicate(timeout=30)
+    return out
+
+
+def runs(db: str) -> dict[str, list]:
+    store = Store(db)
+    with store.engine.connect() as conn:
+        rows = conn.execute(select(S.sources.c.name, S.probe_runs.c.started_at).join(
+            S.probe_runs, S.probe_runs.c.source_id == S.sources.c.id).order_by(S.probe_runs.c.started_at)).all()
+    store.close()
+    out: dict[str, list] = {}
+    for name, at in rows:
+        out.setdefault(name, []).append(at)
+    return out
+
+
+def test_two_replicas_probe_each_source_once_per_interval_and_alert_once(http_server, tmp_path, pg_url):
+    n = 5
+    for i in range(n):
+        http_server.route(f"/m/{i}", BEFORE, content_type="application/json")
+    Store(pg_url).close()
+    with HookReceiver() as rec:
+        cfg = config(tmp_path, http_server, pg_url, n, rec)
+        a, b = daemon(cfg), daemon(cfg)
+        try:
+            time.sleep(4)
+            for i in range(n):
+                http_server.route(f"/m/{i}", AFTER, content_type="application/json")
+            time.sleep(5)
+        finally:
+            outs = [stop(a), stop(b)]
+        assert a.returncode == 0 and b.returncode == 0, outs
+        kinds = [h.json()["kind"] for h in rec.received]
+    # one release, merged with the corroborations due with it or following it: never two releases
+    assert kinds.count("release") == 1, kinds
+    assert len(rec.received) == len({h.headers["idempotency-key"] for h in rec.received})
+    for name, times in runs(pg_url).items():
+        gaps = [(t2 - t1).total_seconds() for t1, t2 in zip(times, times[1:])]
+        assert 6 <= len(times) <= 11, (name, len(times))  # ~9 s at one probe a second, not two
+        assert min(gaps) > 0.5, (name, gaps)  # never two replicas in the same interval
+
+
+def test_a_replica_killed_mid_probe_loses_its_lease_to_the_other(http_server, tmp_path, pg_url):
+    http_server.route("/m/0", AFTER, content_type="application/json", delay=1.5)  # slow: kill lands mid-probe
+    Store(pg_url).close()
+    with HookReceiver() as rec:
+        cfg = config(tmp_path, http_server, pg_url, 1, rec, deadline="3s")
+        a = daemon(cfg)
+        deadline = time.monotonic() + 10
+        while http_server.hits("/m/0") == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        a.send_signal(signal.SIGKILL)  # mid-probe: it holds the lease, nothing is stored
+        a.wait(timeout=10)
+        store = Store(pg_url)
+        with store.engine.connect() as conn:
+            lease = conn.execute(select(S.sources.c.lease_owner, S.sources.c.lease_until)).one()
+        assert lease.lease_owner and str(a.pid) in lease.lease_owner
+        b = daemon(cfg)  # a replica on another host would do the same once the lease expires
+        try:
+            rec.wait_for(1, timeout=30)
+        finally:
+            out = stop(b)
+        assert b.returncode == 0, out
+        assert [h.json()["kind"] for h in rec.received] == ["release"]

@@ -1,0 +1,503 @@
+"""The seven source-kind parsers: real OpenAI documents and hand-written pages in, signals out.
+
+Most behaviour is the table in fixtures/cases.toml (a document beside what must come out of it);
+the tests below it cover what a table cannot: hostile input, bounds, stability of locations.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from watcher.errors import ParseError
+from watcher.evidence import EXCERPT_MAX, SIGNALS_PER_TYPE_MAX, EvidenceType, Signal
+from watcher.sources import KINDS, Document, _text, describe, parser
+from watcher.targets import Matcher
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+FIXTURES = Path(__file__).parent / "fixtures"
+CASES = tomllib.loads((FIXTURES / "cases.toml").read_text(encoding="utf-8"))["case"]
+SPECS = FIXTURES / "openai" / "openai-openapi"
+LOOKALIKES = ["gpt-image-20", "gpt-image-2.5", "gpt-image-2-mini", "gpt-image-2_beta", "gpt-image-2.5-turbo"]
+
+
+def fixture(name: str) -> bytes:
+    return (FIXTURES / name).read_bytes()
+
+
+def run(kind: str, body: bytes | str, target: str = "gpt-image-2", **doc: object) -> list[Signal]:
+    data = body.encode() if isinstance(body, str) else body
+    doc.setdefault("target", target)
+    return parser(kind)(Document(data, **doc), Matcher([target]))  # type: ignore[arg-type]
+
+
+def keys(signals: list[Signal]) -> set[tuple[str, str, str]]:
+    return {(s.evidence_type.value, s.model_id, s.location) for s in signals}
+
+
+def outcome(kind: str, body: bytes, **doc: object) -> list[Signal] | str:
+    """What a parser made of a body: its signals, or "parse_error". Anything else fails the test."""
+    try:
+        signals = run(kind, body, **doc)
+    except ParseError:
+        return "parse_error"
+    assert isinstance(signals, list)
+    assert_well_formed(signals)
+    return signals
+
+
+def assert_well_formed(signals: list[Signal]) -> None:
+    assert all(isinstance(s, Signal) for s in signals)
+    assert len({s.key for s in signals}) == len(signals), "the same evidence twice"
+    for s in signals:
+        assert len(s.excerpt) <= EXCERPT_MAX
+        assert s.location, f"{s} has no location"
+    per_type: dict[tuple[str, EvidenceType], int] = {}
+    for s in signals:
+        per_type[(s.target, s.evidence_type)] = per_type.get((s.target, s.evidence_type), 0) + 1
+    assert all(n <= SIGNALS_PER_TYPE_MAX for n in per_type.values())
+
+
+# --- the table ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
+def test_fixture_case(case: dict) -> None:
+    doc = Document(
+        fixture(case["file"]),
+        url=case.get("url", ""),
+        content_type=case.get("content_type"),
+        target=case.get("page_target", case["target"]),
+    )
+    parse = parser(case["kind"])
+    matcher = Matcher([case["target"]])
+    if case.get("error"):
+        with pytest.raises(ParseError):
+            parse(doc, matcher)
+        return
+    signals = parse(doc, matcher)
+    assert_well_formed(signals)
+    assert all(s.target == case["target"] for s in signals)
+    got = {(s.evidence_type.value, s.model_id, s.location): s for s in signals}
+    expected = {(e["type"], e["model"], e["at"]): e for e in case.get("expect", [])}
+    for key, e in expected.items():
+        assert key in got, f"missing {key}; got {sorted(got)}"
+        if "published" in e:
+            assert got[key].published == e["published"]
+    if case.get("only"):
+        assert set(got) == set(expected), f"unexpected {sorted(set(got) - set(expected))}"
+    for evidence_type in case.get("never", []):
+        assert not [s for s in signals if s.evidence_type.value == evidence_type]
+
+
+def test_every_case_file_exists_and_every_kind_is_covered() -> None:
+    assert {c["kind"] for c in CASES} == set(KINDS)
+    for c in CASES:
+        assert (FIXTURES / c["file"]).is_file(), c["file"]
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_every_kind_describes_the_evidence_it_yields(kind: str) -> None:
+    text = describe(kind)
+    assert "yield" in text and len(text) > 60
+
+
+# --- the real specs ------------------------------------------------------------------------------
+
+
+def test_pyyaml_composer_refuses_the_real_duplicate_anchor_but_the_parser_reads_it() -> None:
+    body = fixture("openai/openai-openapi/openapi-2024-05-13-49cf3ae6.yaml")
+    with pytest.raises(yaml.YAMLError, match="duplicate anchor"):
+        yaml.load(body, Loader=yaml.CSafeLoader)
+    assert ("spec_value", "gpt-4o", "components.schemas.CreateChatCompletionRequest.properties.model.anyOf[1].enum[=gpt-4o]") in keys(
+        run("openapi_spec", body, "gpt-4o")
+    )
+
+
+def test_spec_as_json_gives_the_same_signals_as_yaml() -> None:
+    body = fixture("openai/openai-openapi/openapi-2026-08-20-b8d775d.yaml")
+    as_json = json.dumps(yaml.load(body, Loader=yaml.CSafeLoader), default=str).encode()
+    from_yaml = run("openapi_spec", body)
+    from_json = run("openapi_spec", as_json, content_type="application/json")
+    assert keys(from_json) == keys(from_yaml)
+    assert any(s.evidence_type is EvidenceType.SPEC_VALUE for s in from_json)
+
+
+def test_spec_value_excerpt_names_the_operation_that_accepts_it() -> None:
+    signals = run("openapi_spec", fixture("openai/openai-openapi/openapi-2026-08-20-b8d775d.yaml"))
+    create = [s for s in signals if s.evidence_type is EvidenceType.SPEC_VALUE and "CreateImageRequest" in s.location]
+    assert create and all("POST /images/generations" in s.excerpt for s in create)
+
+
+# --- the spec's model semantics, on small specs ---------------------------------------------------
+
+SMALL_SPEC = """\
+openapi: 3.1.0
+paths:
+  /images/generations:
+    get:
+      parameters:
+        - in: query
+          schema:
+            type: string
+            enum: [{param_enum}]
+          name: model
+        - name: size
+          in: query
+          description: Arbitrary sizes for gpt-image-2.
+          schema: {{enum: [gpt-image-2, auto]}}
+      requestBody:
+        content:
+          application/json:
+            schema:
+              $ref: '#/components/schemas/Req'
+components:
+  schemas:
+    Req:
+      properties:
+        model:
+          $ref: '#/components/schemas/ModelIds'
+          x-oaiTypeLabel: gpt-image-2
+    ModelIds:
+      anyOf:
+        - $ref: '#/components/schemas/Shared'
+    Shared:
+      anyOf:
+        - type: string
+        - enum: [gpt-image-2-2026-04-21]
+      description: includes gpt-image-2
+"""
+
+
+def test_spec_parameter_named_model_and_referenced_model_schemas_accept_values() -> None:
+    got = keys(run("openapi_spec", SMALL_SPEC.format(param_enum="gpt-image-1, gpt-image-2")))
+    assert got == {
+        ("spec_value", "gpt-image-2", 'paths."/images/generations".get.parameters[name=model].schema.enum[=gpt-image-2]'),
+        ("spec_value", "gpt-image-2-2026-04-21", "components.schemas.Shared.anyOf[1].enum[=gpt-image-2-2026-04-21]"),
+        ("spec_mention", "gpt-image-2", 'paths."/images/generations".get.parameters[name=size].description'),
+        ("spec_mention", "gpt-image-2", 'paths."/images/generations".get.parameters[name=size].schema.enum[0]'),
+        ("spec_mention", "gpt-image-2", "components.schemas.Req.properties.model.x-oaiTypeLabel"),
+        ("spec_mention", "gpt-image-2", "components.schemas.Shared.description"),
+    }
+
+
+def test_spec_locations_do_not_move_when_a_model_is_added_before() -> None:
+    before = run("openapi_spec", SMALL_SPEC.format(param_enum="gpt-image-1, gpt-image-2"))
+    after = run("openapi_spec", SMALL_SPEC.format(param_enum="gpt-image-1, gpt-image-1.5, gpt-image-3, gpt-image-2"))
+    assert keys(before) == keys(after)
+
+
+def test_spec_example_and_default_of_model_are_values_but_its_description_is_not() -> None:
+    spec = """\
+openapi: 3.0.0
+components:
+  schemas:
+    CreateImageRequest:
+      properties:
+        model:
+          oneOf:
+            - type: string
+              default: gpt-image-2
+          example: gpt-image-2
+          description: The model, e.g. gpt-image-2.
+        other:
+          enum: [gpt-image-2]
+"""
+    got = keys(run("openapi_spec", spec))
+    assert ("spec_value", "gpt-image-2", "components.schemas.CreateImageRequest.properties.model.oneOf[0].default") in got
+    assert ("spec_value", "gpt-image-2", "components.schemas.CreateImageRequest.properties.model.example") in got
+    assert ("spec_mention", "gpt-image-2", "components.schemas.CreateImageRequest.properties.model.description") in got
+    assert ("spec_mention", "gpt-image-2", "components.schemas.CreateImageRequest.properties.other.enum[0]") in got
+
+
+def test_spec_yaml_bomb_of_nested_aliases_is_never_expanded() -> None:
+    levels = ["openapi: 3.1.0", "components:", "  schemas:", "    M:", "      properties:", "        model:"]
+    levels.append("          enum: &l0 [gpt-image-2, gpt-image-1]")
+    levels.append("x-bomb:")
+    for i in range(1, 30):  # 10**29 nodes if anything expanded the aliases
+        levels.append(f"  l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 10) + "]")
+    got = run("openapi_spec", "\n".join(levels) + "\n")
+    assert keys(got) == {("spec_value", "gpt-image-2", "components.schemas.M.properties.model.enum[=gpt-image-2]")}
+
+
+def test_spec_that_is_not_yaml_or_not_a_spec_is_a_parse_error() -> None:
+    for body in ["openapi: 3.1.0\npaths: [unclosed\n", "just a sentence naming gpt-image-2", "- a\n- list\n", "", "\x00"]:
+        with pytest.raises(ParseError):
+            run("openapi_spec", body)
+
+
+# --- SDK files: values versus words -----------------------------------------------------------------
+
+
+def test_python_literal_is_a_value_and_docstrings_and_other_strings_are_mentions() -> None:
+    source = '''\
+from typing import Union
+from typing_extensions import Literal, TypedDict
+
+__all__ = ["ImageGenerateParams"]
+
+
+class ImageGenerateParams(TypedDict, total=False):
+    model: Union[str, Literal["gpt-image-2", "gpt-image-1"], None]
+    """The model to use. Defaults to `gpt-image-2`."""
+
+    size: Literal["auto", "1024x1024"]
+    """For `gpt-image-2`, arbitrary resolutions are supported."""
+
+DEFAULT_MODEL = "gpt-image-2"
+'''
+    got = keys(run("sdk_types", source, url="https://x.invalid/src/openai/types/image_generate_params.py"))
+    assert got == {
+        ("sdk_value", "gpt-image-2", "ImageGenerateParams.model"),
+        ("sdk_mention", "gpt-image-2", "ImageGenerateParams.model"),
+        ("sdk_mention", "gpt-image-2", "ImageGenerateParams.size"),
+        ("sdk_mention", "gpt-image-2", "DEFAULT_MODEL"),
+    }
+
+
+def test_typescript_union_and_literal_field_types_are_values_runtime_strings_are_not() -> None:
+    source = """\
+export interface ImageGenerateParams {
+  /**
+   * The model to use, for example `gpt-image-2`.
+   */
+  model?: 'gpt-image-2';
+
+  size?: (string & {}) | 'auto' | 'gpt-image-2-2026-04-21';
+}
+
+const defaults = { model: 'gpt-image-2' };
+"""
+    got = keys(run("sdk_types", source, url="https://x.invalid/src/resources/images.ts"))
+    assert got == {
+        ("sdk_mention", "gpt-image-2", "ImageGenerateParams.model"),
+        ("sdk_value", "gpt-image-2", "ImageGenerateParams.model"),
+        ("sdk_value", "gpt-image-2-2026-04-21", "ImageGenerateParams.size"),
+        ("sdk_mention", "gpt-image-2", "defaults"),
+    }
+
+
+def test_go_constants_are_values_other_strings_are_mentions() -> None:
+    source = """\
+package openai
+
+const ImageModelGPTImage2 ImageModel = "gpt-image-2"
+
+func defaultModel() string {
+	// gpt-image-2 is the default
+	return "gpt-image-2"
+}
+"""
+    got = keys(run("sdk_types", source, url="https://x.invalid/image.go"))
+    assert got == {
+        ("sdk_value", "gpt-image-2", "ImageModelGPTImage2"),
+        ("sdk_mention", "gpt-image-2", "defaultModel"),
+    }
+
+
+# --- lookalikes, hidden text, twins, stable locations ---------------------------------------------
+
+LOOKALIKE_BODIES: dict[str, str] = {
+    "models_api": json.dumps({"object": "list", "data": [{"id": i, "object": "model"} for i in LOOKALIKES]}),
+    "openapi_spec": "openapi: 3.1.0\ncomponents:\n  schemas:\n    R:\n      properties:\n        model:\n"
+    f"          enum: [{', '.join(LOOKALIKES)}]\n          description: {' '.join(LOOKALIKES)}\n",
+    "sdk_types": f"ImageModel: TypeAlias = Literal[{', '.join(repr(i) for i in LOOKALIKES)}]\n",
+    "pricing_page": "# Image\n\n| Model | Price |\n| --- | --- |\n"
+    + "".join(f"| {i} | $1 |\n" for i in LOOKALIKES)
+    + f"\n{' and '.join(LOOKALIKES)}\n",
+    "changelog": "## May 5, 2026\n\n" + "".join(f"- Released {i}\n" for i in LOOKALIKES),
+    "model_page": f"<title>{LOOKALIKES[0]}</title><h1>{LOOKALIKES[1]}</h1><p>Model ID: {LOOKALIKES[2]}</p>",
+    "feed": '<feed xmlns="http://www.w3.org/2005/Atom"><title>r</title>'
+    + "".join(f"<entry><id>{i}</id><title>{i}</title></entry>" for i in LOOKALIKES)
+    + "</feed>",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_lookalike_ids_never_count_as_the_target(kind: str) -> None:
+    assert run(kind, LOOKALIKE_BODIES[kind]) == []
+    # ...while the same document with the real id in it does count
+    assert run(kind, LOOKALIKE_BODIES[kind].replace(LOOKALIKES[0], "gpt-image-2")) != []
+
+
+@pytest.mark.parametrize("kind", ["pricing_page", "model_page"])
+def test_html_and_markdown_twins_agree(kind: str) -> None:
+    stem = {"pricing_page": "pricing-after", "model_page": "model-gpt-image-2"}[kind]
+    html = run(kind, fixture(f"docs/{stem}.html"))
+    md = run(kind, fixture(f"docs/{stem}.md"))
+    # the HTML pricing table has a caption its twin lacks, and only the HTML page has a <title>
+    html_keys = {(t, m, loc.rsplit(" > ", 1)[-1]) for t, m, loc in keys(html) if loc != "title"}
+    md_keys = {(t, m, loc.rsplit(" > ", 1)[-1]) for t, m, loc in keys(md)}
+    assert html_keys == md_keys
+
+
+@pytest.mark.parametrize("ext", ["html", "md"])
+def test_unrelated_rows_keep_their_locations_when_the_page_changes(ext: str) -> None:
+    before = run("pricing_page", fixture(f"docs/pricing-before.{ext}"), "gpt-image-1.5")
+    after = run("pricing_page", fixture(f"docs/pricing-after.{ext}"), "gpt-image-1.5")
+    rows_before = {k for k in keys(before) if k[0] == "pricing_row"}
+    assert rows_before and rows_before == {k for k in keys(after) if k[0] == "pricing_row"}
+
+
+def test_older_changelog_entries_keep_their_keys_when_a_release_is_added_on_top() -> None:
+    body = fixture("openai/openai-python/CHANGELOG-2025-12-16-f94256da.md").decode()
+    newer = body.replace(
+        "# Changelog\n",
+        "# Changelog\n\n## 2.14.0 (2026-01-08)\n\n### Features\n\n* **api:** gpt-image-1.5 docs\n",
+        1,
+    )
+    old = keys(run("changelog", body, "gpt-image-1.5"))
+    new = keys(run("changelog", newer, "gpt-image-1.5"))
+    assert old < new
+    assert ("changelog_entry", "gpt-image-1.5", "2.14.0 (2026-01-08) > Features") in new - old
+
+
+def test_model_page_without_a_page_target_confirms_whatever_its_title_names() -> None:
+    got = parser("model_page")(Document(fixture("docs/model-gpt-image-2.html")), Matcher(["gpt-image-2"]))
+    assert ("model_page", "gpt-image-2", "title") in keys(got)
+
+
+# --- hostile input -----------------------------------------------------------------------------------
+
+DEEP = 10_000
+DEEP_BODIES: dict[str, bytes] = {
+    "yaml flow": b"openapi: 3.1.0\nx: " + b"[" * DEEP + b"gpt-image-2" + b"]" * DEEP + b"\n",
+    "json": b'{"openapi": "3.1.0", "x": ' + b'{"a": [' * DEEP + b'"gpt-image-2"' + b"]}" * DEEP + b"}",
+    "html": b"<div>" * DEEP + b"<p>gpt-image-2</p>" + b"</div>" * DEEP,
+    "xml": b"<rss version='2.0'><channel><title>t</title><item><title>gpt-image-2</title><description>"
+    + b"&lt;b&gt;" * DEEP
+    + b"</description></item></channel></rss>",
+    "markdown": b"> " * DEEP + b"gpt-image-2\n",
+    "brackets": b"X = Literal[" + b"[" * DEEP + b'"gpt-image-2"' + b"]" * DEEP + b"]\n",
+}
+
+
+@pytest.mark.parametrize("shape", sorted(DEEP_BODIES))
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_ten_thousand_deep_nesting_does_not_blow_up(kind: str, shape: str) -> None:
+    outcome(kind, DEEP_BODIES[shape])
+
+
+MANY = 10_000
+MANY_BODIES: dict[str, str] = {
+    "models_api": json.dumps(
+        {"data": [{"id": f"gpt-image-2-{2000 + i // 372:04d}-{i // 31 % 12 + 1:02d}-{i % 31 + 1:02d}"} for i in range(MANY)]}
+    ),
+    "openapi_spec": "openapi: 3.1.0\ncomponents:\n  schemas:\n"
+    + "".join(f"    S{i}:\n      properties:\n        model: {{enum: [gpt-image-2], description: gpt-image-2}}\n" for i in range(MANY)),
+    "sdk_types": "".join(f'M{i}: TypeAlias = Literal["gpt-image-2"]\n"""gpt-image-2"""\n' for i in range(MANY)),
+    "pricing_page": "".join(f"## T{i}\n\ngpt-image-2\n\n| gpt-image-2 {i} | $1 |\n| --- | --- |\n\n" for i in range(MANY)),
+    "changelog": "gpt-image-2\n\n" + "".join(f"## {i} (2026-05-05)\n\n- gpt-image-2\n\n## U{i}\n\ngpt-image-2\n\n" for i in range(MANY)),
+    "model_page": "".join(f"<h2>S{i}</h2><p>gpt-image-2</p>" for i in range(MANY)),
+    "feed": '<feed xmlns="http://www.w3.org/2005/Atom"><title>gpt-image-2</title>'
+    + "".join(f"<entry><id>e{i}</id><title>gpt-image-2</title></entry>" for i in range(MANY))
+    + "</feed>",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_a_page_naming_the_target_ten_thousand_times_yields_bounded_signals(kind: str) -> None:
+    signals = outcome(kind, MANY_BODIES[kind].encode())
+    assert isinstance(signals, list) and signals
+    assert len(signals) <= SIGNALS_PER_TYPE_MAX * len(EvidenceType)
+
+
+FRAGMENTS = [
+    "gpt-image-2", "gpt-image-2-2026-04-21", "gpt-image-20", "\n", "  ", "- ", "# ", "## ", "|", "| --- |",
+    "<tr>", "<td>", "</td>", "<h2>", "</h2>", "<script>", "<!--", "-->", "<title>", "<entry>", "<item>",
+    "<?xml version='1.0'?>", "<feed xmlns='http://www.w3.org/2005/Atom'>", "{", "}", "[", "]", ":", ",",
+    '"', "'", "`", "openapi: 3.1.0", "model:", "enum:", "properties:", "&a ", "*a", "Literal[", "type X =",
+    "const (", "/**", "*/", '"""', "2026-05-05", "May 5, 2026", "Model ID:", '"data"', '"id"', "\x00",
+    "é", "\u2028", "\r", "\t", "\ufeff",
+]
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(kind=st.sampled_from(sorted(KINDS)), body=st.binary(max_size=3000))
+def test_any_bytes_give_signals_or_a_parse_error(kind: str, body: bytes) -> None:
+    outcome(kind, body)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    kind=st.sampled_from(sorted(KINDS)),
+    parts=st.lists(st.sampled_from(FRAGMENTS), max_size=80),
+    content_type=st.sampled_from([None, "text/html", "text/markdown", "application/json; charset=utf-16", "x; charset=nope"]),
+)
+def test_document_shaped_garbage_gives_signals_or_a_parse_error(kind: str, parts: list[str], content_type: str | None) -> None:
+    outcome(kind, "".join(parts).encode("utf-8"), content_type=content_type, url="https://x.invalid/a.py")
+
+
+# --- the shared text helpers -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "text"),
+    [
+        (b"gpt-image-2", "text/plain; charset=utf-16", "gpt-image-2"),  # a lying, ASCII-hostile charset
+        ("caf\u00e9".encode("latin-1"), "text/html; charset=ISO-8859-1", "caf\u00e9"),
+        ("caf\u00e9".encode(), "text/html; charset=nonsense", "caf\u00e9"),
+        (b"caf\xe9", "text/html; charset=utf-8", "caf\ufffd"),  # invalid UTF-8: replaced, never raised
+        (b"caf\xe9", None, "caf\ufffd"),
+        ("gpt-image-2".encode("utf-16"), None, "gpt-image-2"),  # the BOM wins
+        ("gpt-image-2".encode("utf-16-le"), "text/html; charset=utf-16le", "gpt-image-2"),
+        (b"\xef\xbb\xbfgpt-image-2", "text/html; charset=iso-8859-1", "gpt-image-2"),
+    ],
+)
+def test_decode_never_raises_and_survives_lying_charsets(body: bytes, content_type: str | None, text: str) -> None:
+    assert _text.decode(body, content_type) == text
+
+
+@pytest.mark.parametrize("charset", ["idna", "punycode", "base64", "rot13", "utf-7", "cp037", "undefined", "x-nope"])
+def test_decode_survives_any_declared_codec(charset: str) -> None:
+    for body in (b"\x00gpt-image-2\xff", b"gpt-image-2", b"\\x", b""):
+        assert isinstance(_text.decode(body, f"text/html; charset={charset}"), str)
+
+
+@pytest.mark.parametrize(
+    ("text", "date"),
+    [
+        ("2.13.0 (2025-12-16)", "2025-12-16"),
+        ("2026-05-05", "2026-05-05"),
+        ("May 5, 2026", "2026-05-05"),
+        ("Dec 16, 2025", "2025-12-16"),
+        ("Sept. 3rd, 2025", "2025-09-03"),
+        ("5 May 2026", "2026-05-05"),
+        ("May, 2026", None),
+        ("v2.13.0", None),
+        ("2026-13-45", None),
+        ("Feb 30, 2026", None),
+    ],
+)
+def test_find_date(text: str, date: str | None) -> None:
+    assert _text.find_date(text) == date
+
+
+def test_html_blocks_drop_invisible_text() -> None:
+    html = (
+        "<title>T</title><style>a{}</style><script>s()</script><noscript>n</noscript><template>t</template>"
+        "<!-- c --><p>visible <img alt='alt text'> text</p>"
+    )
+    assert [(b.kind, b.text) for b in _text.html_blocks(html)] == [("title", "T"), ("text", "visible text")]
+
+
+def test_markdown_headings_inside_code_fences_are_code() -> None:
+    blocks = _text.markdown_blocks("# Real\n\n```bash\n# not a heading\n```\n")
+    assert [(b.kind, b.text) for b in blocks] == [("heading", "Real"), ("text", "# not a heading")]
+
+
+def test_is_html_prefers_the_content_type_then_sniffs() -> None:
+    assert _text.is_html("# Title", "text/html")
+    assert not _text.is_html("<p>x</p>", "text/markdown")
+    assert _text.is_html("<!DOCTYPE html><p>x</p>", "text/plain")
+    assert not _text.is_html("| a | b |", None)
