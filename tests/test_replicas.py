@@ -107,3 +107,34 @@ def test_a_replica_killed_mid_probe_loses_its_lease_to_the_other(http_server, tm
             out = stop(b)
         assert b.returncode == 0, out
         assert [h.json()["kind"] for h in rec.received] == ["release"]
+
+
+def test_cron_runs_overlapping_a_sqlite_daemon_neither_corrupt_nor_double_alert(http_server, tmp_path):
+    import sqlite3
+
+    n = 3
+    for i in range(n):
+        http_server.route(f"/m/{i}", BEFORE, content_type="application/json")
+    db = f"sqlite:///{tmp_path}/w.db"
+    with HookReceiver() as rec:
+        cfg = config(tmp_path, http_server, db, n, rec)
+        d = daemon(cfg)
+        try:
+            time.sleep(2)
+            for i in range(n):
+                http_server.route(f"/m/{i}", AFTER, content_type="application/json")
+            crons = [subprocess.Popen([sys.executable, "-m", "watcher", "--config", str(cfg), "run", "--once"],
+                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(4)]
+            outs = [c.communicate(timeout=60)[0] for c in crons]
+            assert all(c.returncode == 0 for c in crons), outs
+            time.sleep(3)
+        finally:
+            out = stop(d)
+        assert d.returncode == 0, out
+        kinds = [h.json()["kind"] for h in rec.received]
+        keys = [h.headers["idempotency-key"] for h in rec.received]
+    assert kinds.count("release") == 1, kinds
+    assert len(keys) == len(set(keys)), keys
+    con = sqlite3.connect(tmp_path / "w.db")
+    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    con.close()
