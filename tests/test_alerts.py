@@ -225,3 +225,31 @@ def test_a_second_daemon_on_the_same_sqlite_file_refuses_to_start(http_server, t
     finally:
         code, out = stop(first)
     assert code == 0, out
+
+
+def test_corroborations_wait_a_minute_and_travel_together(http_server, receiver, tmp_path, monkeypatch):
+    from datetime import timedelta
+
+    import watcher.store.outbox as outbox_mod
+    from watcher.clock import utcnow
+
+    for p in ("/a", "/b", "/c"):
+        http_server.route(p, BEFORE, content_type="application/json")
+    cfg = write_config(tmp_path, http_server, channels=[hooks_channels(receiver)[1]],
+                       sources=[("a", "/a", "first_party"), ("b", "/b", "first_party"), ("c", "/c", "first_party")])
+    http_server.route("/a", AFTER, content_type="application/json")
+    cycle_and_deliver(cfg)
+    assert [h.json()["kind"] for h in receiver.received] == ["release"]  # a release never waits
+    for p in ("/b", "/c"):
+        http_server.route(p, AFTER, content_type="application/json")
+    cycle_and_deliver(cfg)
+    assert len(receiver.received) == 1  # the corroborations wait for company
+    later = utcnow() + timedelta(seconds=notify.CORROBORATION_GRACE + 1)
+    monkeypatch.setattr(outbox_mod, "utcnow", lambda: later)
+    config = load_config(cfg)
+    deliver_due(config, Store(config.database_url), owner_id())
+    assert len(receiver.received) == 2
+    body = receiver.received[1].json()
+    assert body["kind"] == "corroboration"
+    assert sorted(body["notice_keys"]) == ["corroboration:gpt-image-2:b", "corroboration:gpt-image-2:c"]
+    assert {e["source"] for e in body["evidence"]} == {"b", "c"}

@@ -64,7 +64,8 @@ def test_the_release_alert_is_printed_once(demo) -> None:  # type: ignore[no-unt
     assert out.count("*gpt-image-2: first-party evidence found in 1 source (openai-python)*") == 1
     assert out.count("release:gpt-image-2") == 2  # the Slack footer and the e-mail's, nothing later
     later = "".join(cycles(out)[3:])
-    assert "notice due · corroboration: gpt-image-2: also confirmed by openai-node" in later
+    # node and go confirm the same day: one corroboration naming both, not one message each
+    assert later.count("notice due · corroboration: gpt-image-2: also confirmed by openai-go, openai-node;") == 1
     assert "release" not in later
 
 

@@ -34,6 +34,8 @@ CHECK_EXIT = {"confirmed": 0, "mentioned": 10, "no_evidence": 11, "unknown": 12}
 HISTORY_FIELDS = ("target", "model_id", "source", "url", "authority", "level", "evidence_type", "excerpt",
                   "location", "published", "first_seen", "last_seen", "vanished_at", "id")
 
+PROGRESS_MIN = 5000  # `history` shows a progress bar on a terminal above this many rows
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -315,21 +317,40 @@ def kinds() -> None:
 @click.option("--level", type=click.Choice(["confirmed", "mentioned"]))
 @click.option("--authority", type=click.Choice(["first_party", "consumer", "third_party"]))
 @click.option("--type", "evidence_type", metavar="EVIDENCE_TYPE", help="Only this evidence type.")
-@click.option("--since", metavar="WHEN", help="First seen at or after: 7d, 12h, or a date (2026-05-01).")
-@click.option("--until", metavar="WHEN", help="First seen before: 7d, 12h, or a date.")
+@click.option("--since", metavar="WHEN",
+              help="First seen at or after WHEN: 7d or 12h ago, or a date/time (2026-05-01, local zone).")
+@click.option("--until", metavar="WHEN", help="First seen before WHEN (exclusive): 7d, 12h, or a date/time.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "jsonl", "csv"]), default="table",
               show_default=True)
+@click.option("--progress/--no-progress", default=None,
+              help=f"A progress bar on stderr. Default: only when stdout is a terminal and there are more than "
+                   f"{PROGRESS_MIN:,} rows.")
 @pass_ctx
 @_errors
 def history(obj: Ctx, target: str | None, source: str | None, level: str | None, authority: str | None,
-            evidence_type: str | None, since: str | None, until: str | None, fmt: str) -> None:
+            evidence_type: str | None, since: str | None, until: str | None, fmt: str,
+            progress: bool | None) -> None:
     """The evidence history: every signal with its source, oldest first. Times are stored in UTC
-    and shown in the local zone in the table; JSON and CSV carry ISO 8601 UTC."""
-    from .clock import iso, local
+    and shown in the local zone in the table; JSON and CSV carry ISO 8601 UTC.
 
-    rows = obj.store.history(target=target, source=source, level=level, authority=authority,
-                             evidence_type=evidence_type, since=_when(since, "--since"),
-                             until=_when(until, "--until"))
+    --since 7d: first seen in the last 7 days; --until 2026-05-01: first seen before midnight, local
+    time, that day. `watcher explain ID` shows one signal's whole provenance.
+    """
+    from .clock import iso, local
+    from .history import HistoryFilter, count_history, iter_history
+
+    f = HistoryFilter(target=target, source=source, level=level, authority=authority, evidence_type=evidence_type,
+                      since=_when(since, "--since"), until=_when(until, "--until"))
+    show = progress if progress is not None else sys.stdout.isatty()
+    total = count_history(obj.store, f) if show else 0
+    if progress is None and total <= PROGRESS_MIN:
+        show = False
+    if show:
+        with click.progressbar(iter_history(obj.store, f), length=total, label="reading signals",
+                               file=sys.stderr) as bar:
+            rows = list(bar)
+    else:
+        rows = list(iter_history(obj.store, f))
     if fmt == "table":
         click.echo(_table([[r["id"], local(r["first_seen"]), r["target"], r["level"], r["evidence_type"],
                             r["source"], r["authority"], "vanished " + local(r["vanished_at"]) if r["vanished_at"]
@@ -533,6 +554,204 @@ def demo() -> None:
     from .demo import run_demo
 
     run_demo(click.echo)
+
+
+# ------------------------------------------------------------------ explain / timeline / report / feed / prune
+@cli.command()
+@click.argument("signal_id", type=int)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--context", "around", type=click.IntRange(0, 20), default=2, show_default=True,
+              help="Lines shown before and after the evidence.")
+@click.option("--diff-lines", type=click.IntRange(10, 10_000), default=60, show_default=True,
+              help="At most this many diff lines.")
+@pass_ctx
+@_errors
+def explain(obj: Ctx, signal_id: int, fmt: str, around: int, diff_lines: int) -> None:
+    """One signal's whole provenance (SIGNAL_ID from `watcher history`): source, URL, authority, level,
+    evidence type, the probe run that first read it (time, HTTP status, outcome, bytes, duration), the
+    stored document's content hash, the excerpt in context, and the diff from the source's previous
+    document, limited to the hunks that name the model id. Times: local zone (text), UTC (JSON)."""
+    from .history import explain as explain_signal
+
+    e = explain_signal(obj.store, signal_id, context_lines=around, max_diff_lines=diff_lines)
+    if e is None:
+        raise click.BadParameter(f"no signal with id {signal_id} (see `watcher history`)", param_hint="SIGNAL_ID")
+    if fmt == "json":
+        click.echo(json.dumps(e.as_dict(), indent=2, ensure_ascii=False))
+        return
+    _print_explanation(e)
+
+
+def _print_explanation(e) -> None:  # type: ignore[no-untyped-def]
+    from .clock import local
+
+    now = f"vanished {local(e.vanished_at)}" if e.vanished_at else "live"
+    click.echo(f"signal {e.id}: {e.target} {e.level} ({e.evidence_type}) at {e.source}")
+    for k, v in [("source", f"{e.source} ({e.authority})"), ("url", e.url), ("model id", e.model_id),
+                 ("target", e.target), ("level", e.level), ("type", e.evidence_type), ("location", e.location),
+                 ("excerpt", e.excerpt), ("published", e.published or "-"), ("first seen", local(e.first_seen)),
+                 ("last seen", local(e.last_seen)), ("now", now)]:
+        click.echo(f"  {k:<11} {v}")
+    if e.first_run:
+        r = e.first_run
+        click.echo(f"\nfirst probe run #{r.id}")
+        click.echo(f"  {'time':<11} {local(r.started_at)}")
+        click.echo(f"  {'outcome':<11} {r.outcome}, HTTP {r.http_status or '-'}, "
+                   f"{'-' if r.bytes is None else f'{r.bytes:,} bytes'}, {r.duration_ms} ms")
+    if e.snapshot:
+        sn = e.snapshot
+        click.echo(f"\nsnapshot #{sn.id}")
+        click.echo(f"  {'sha256':<11} {sn.content_hash}")
+        click.echo(f"  {'size':<11} {sn.size:,} bytes{', ' + sn.content_type if sn.content_type else ''}")
+    if e.snapshot_note:
+        click.echo(f"  {'note':<11} {e.snapshot_note}")
+    click.echo("")
+    if e.context:
+        c = e.context
+        click.echo(f"in context (found by the {c.found_by}; line {c.line} of {c.total_lines}):")
+        width = len(str(c.lines[-1].number))
+        for line in c.lines:
+            click.echo(f"{'>' if line.hit else ' '} {line.number:>{width}} | {line.text}")
+    else:
+        click.echo(f"in context: {e.context_note}")
+    click.echo("")
+    if e.diff:
+        d = e.diff
+        what = "the hunks that name the model id" if d.names_model_id else "no changed line names the model id"
+        click.echo(f"diff from the previous document (read {local(d.base_run.started_at)} by run #{d.base_run.id}); "
+                   f"{d.hunks_shown} of {d.hunks_total} hunks, {what}:")
+        for line in d.lines:
+            click.echo(line)
+        if d.lines_omitted:
+            click.echo(f"({d.lines_omitted:,} more diff lines not shown)")
+    else:
+        click.echo(f"diff: {e.diff_note}")
+
+
+@cli.command()
+@click.argument("target")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@pass_ctx
+@_errors
+def timeline(obj: Ctx, target: str, fmt: str) -> None:
+    """When each source first showed TARGET at each level (mentioned, confirmed), oldest first, with
+    its authority: since when is it public, and who says so. Table times are local; JSON is UTC."""
+    from .clock import local
+    from .history import timeline as target_timeline
+
+    tl = target_timeline(obj.store, target)
+    if fmt == "json":
+        click.echo(json.dumps(tl.as_dict(), indent=2, ensure_ascii=False))
+        return
+    if not tl.entries:
+        click.echo(f"{tl.target}: no source has shown it")
+        return
+    start = tl.entries[0].first_seen
+    click.echo(_table([[local(e.first_seen), _after(e.first_seen - start) if i else "first", e.source, e.authority, e.level,
+                        e.evidence_type, e.model_id, "yes" if e.live else f"no, last {local(e.last_seen)}",
+                        e.signal_id] for i, e in enumerate(tl.entries)],
+                      ["first seen", "after", "source", "authority", "level", "type", "model id", "shows it now",
+                       "signal"]))
+    click.echo("")
+    pub, conf = tl.first("mentioned"), tl.first("confirmed")
+    if pub is None:
+        click.echo(f"{tl.target}: no first-party source has shown it")
+        return
+    click.echo(f"{tl.target}: public since {local(pub.first_seen)}, first shown by {pub.source} "
+               f"({pub.level}, {pub.evidence_type})")
+    if conf is not None:
+        click.echo(f"{tl.target}: confirmed since {local(conf.first_seen)} by {conf.source} ({conf.evidence_type})")
+
+
+def _after(delta: timedelta) -> str:
+    secs = max(0, int(delta.total_seconds()))
+    days, rest = divmod(secs, 86400)
+    return f"+{days} d {rest // 3600} h" if days else f"+{rest // 3600} h {rest % 3600 // 60} min"
+
+
+@cli.command()
+@click.option("--out", "-o", type=click.Path(dir_okay=False, writable=True, allow_dash=True), default="report.html",
+              show_default=True, help="The HTML file to write ('-': stdout).")
+@pass_ctx
+@_errors
+def report(obj: Ctx, out: str) -> None:
+    """Write one static HTML page: each target's verdict and the evidence behind it, a timeline across
+    sources, and the sources' health. No script, no external file: open it anywhere, mail it, archive it."""
+    from .history import render_report, report as report_data
+
+    html = render_report(report_data(obj.config, obj.store), obj.config.templates_dir)
+    _write(out, html.encode())
+
+
+@cli.command()
+@click.option("--out", "-o", type=click.Path(dir_okay=False, writable=True, allow_dash=True),
+              default="evidence.atom", show_default=True, help="The Atom file to write ('-': stdout).")
+@click.option("--target", "-t", help="Only this target.")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=100, show_default=True,
+              help="At most this many signals, and this many notices, newest first.")
+@pass_ctx
+@_errors
+def feed(obj: Ctx, out: str, target: str | None, limit: int) -> None:
+    """Write an Atom feed of the newest evidence (signals) and notices, for a feed reader. Entry ids are
+    stable tag: URIs, so a reader shows each piece of evidence once."""
+    from .history import atom_feed
+
+    _write(out, atom_feed(obj.store, limit=limit, target=target))
+
+
+def _write(out: str, data: bytes) -> None:
+    """Write the whole file, or nothing: a reader never sees half a report."""
+    import os
+    import tempfile
+
+    if out == "-":
+        sys.stdout.buffer.write(data)
+        return
+    folder = os.path.dirname(os.path.abspath(out))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".watcher-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # as an ordinary new file would be
+        os.replace(tmp, out)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    click.echo(f"wrote {out} ({len(data):,} bytes)", err=True)
+
+
+@cli.command()
+@click.option("--older-than", "older", default="90d", show_default=True, metavar="AGE",
+              help="Only probe runs older than this (30d, 12w).")
+@click.option("--dry-run", is_flag=True, help="Count what would go; delete nothing.")
+@pass_ctx
+@_errors
+def prune(obj: Ctx, older: str, dry_run: bool) -> None:
+    """Compact the history: delete probe runs older than AGE that changed nothing, then the stored
+    documents nothing refers to any more. Evidence (signals) is never deleted; kept are every run
+    that added or removed a signal, every run a signal names, each source's newest run, and the run
+    each change is diffed against (so `explain` keeps working)."""
+    from .config import parse_duration
+    from .history import prune as prune_history
+
+    try:
+        age = parse_duration(older)
+    except ValueError:
+        raise click.BadParameter(f"{older!r}: use e.g. 90d, 12w, 36h", param_hint="--older-than") from None
+    cutoff = datetime.now(timezone.utc).replace(tzinfo=None) - timedelta(seconds=age)
+    res = prune_history(obj.store, cutoff, dry_run=dry_run)
+    would = "would remove" if dry_run else "removed"
+    click.echo(f"probe runs before {cutoff:%Y-%m-%d %H:%M} UTC that changed nothing: {would} "
+               f"{res.runs_removed:,} of {res.runs_before:,} runs; kept {res.runs_kept_old:,} old ones"
+               + (" (" + ", ".join(f"{n:,} {why}" for why, n in sorted(res.kept_because.items())) + ")"
+                  if res.kept_because else ""))
+    click.echo(f"stored documents nothing refers to: {would} {res.snapshots_removed:,} of {res.snapshots_before:,} "
+               f"({res.snapshot_bytes_removed:,} bytes compressed)")
+    click.echo(f"signals: none removed ({res.seconds:.1f} s)")
+    if not dry_run and obj.store.dialect == "sqlite" and (res.runs_removed or res.snapshots_removed):
+        click.echo("SQLite reuses the freed pages; the file itself shrinks only with VACUUM (sqlite3 FILE 'VACUUM').")
 
 
 # ------------------------------------------------------------------ helpers

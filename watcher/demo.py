@@ -215,9 +215,17 @@ def _print_alerts(echo: Echo, config, store, owner: str) -> None:  # type: ignor
     from .notify.render import render
     from .store import outbox
 
+    from datetime import timedelta
+
+    from .clock import utcnow
+    from .notify import CORROBORATION_GRACE
+
     channels = {c.name: c for c in config.channels}
+    # Each demo cycle stands for a day: what a daemon would deliver by the next day is due now,
+    # corroborations' grace minutes included.
+    later = utcnow() + timedelta(seconds=CORROBORATION_GRACE + 1)
     with store.write() as conn:
-        rows = outbox.claim_due(conn, owner, 60.0, channels=list(channels))
+        rows = outbox.claim_due(conn, owner, 60.0, channels=list(channels), now=later)
     deliveries = group(rows, channels)
     brief: dict[str, tuple[str, list[str]]] = {}  # other notices: one line per notice, not per channel
     for d in deliveries:

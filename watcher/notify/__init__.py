@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 BACKOFF_BASE = 2.0  # seconds; doubles per attempt
 BACKOFF_MAX = 900.0  # never wait more than 15 minutes between attempts
 CLAIM_TTL = 120.0  # a dispatcher that dies holding notices lets go of them after this
+# Corroborations wait this long, so that the sources that confirm a model within the same minutes
+# (SDK repositories update together) arrive as one message; a release never waits.
+CORROBORATION_GRACE = 60.0
 
 
 @dataclass(frozen=True)
@@ -107,21 +110,29 @@ def _discover(conn, record: ProbeRecord, configured, families, now) -> dict[str,
 
 
 def enqueue(conn, channels: Sequence[ChannelConfig], notices: Sequence[Notice], now) -> int:  # type: ignore[no-untyped-def]
-    rows = [dict(channel=c.name, key=n.key, kind=n.kind, target=n.target, payload=dict(n.payload, key=n.key))
+    rows = [dict(channel=c.name, key=n.key, kind=n.kind, target=n.target, payload=dict(n.payload, key=n.key),
+                 delay=CORROBORATION_GRACE if n.kind == "corroboration" else 0)
             for n in notices for c in channels if channel_takes(c, n.kind, n.target)]
     return outbox.enqueue(conn, rows, now)
 
 
 def group(rows: Sequence[dict[str, Any]], channels: dict[str, ChannelConfig]) -> list[Delivery]:
-    """One delivery per notice, except that a release absorbs the corroborations of its target that
-    are due with it (the first cycle that finds a model at five sources sends one alert, not five)."""
+    """One delivery per notice, except for corroborations: those of one target that are due together
+    travel as one message, inside the release when it is due with them. A model that shows up at
+    five sources in one afternoon makes one release and one corroboration, not five messages."""
     out: list[Delivery] = []
-    releases = {(r["channel"], r["target"]): r for r in rows if r["kind"] == "release"}
+    heads: dict[tuple[str, str | None], dict[str, Any]] = {}
+    for r in rows:
+        if r["kind"] == "release":
+            heads[(r["channel"], r["target"])] = r
+    for r in rows:
+        if r["kind"] == "corroboration":
+            heads.setdefault((r["channel"], r["target"]), r)
     absorbed: dict[int, list[dict[str, Any]]] = {}
     for r in rows:
-        rel = releases.get((r["channel"], r["target"]))
-        if r["kind"] == "corroboration" and rel is not None:
-            absorbed.setdefault(rel["id"], []).append(r)
+        head = heads.get((r["channel"], r["target"]))
+        if r["kind"] == "corroboration" and head is not None and head["id"] != r["id"]:
+            absorbed.setdefault(head["id"], []).append(r)
     skip = {r["id"] for group_ in absorbed.values() for r in group_}
     for r in rows:
         if r["id"] in skip or r["channel"] not in channels:

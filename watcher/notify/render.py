@@ -116,6 +116,8 @@ def _body(d: Delivery, scrub: Callable[[str], str], now: datetime) -> dict[str, 
         confirmed = sorted({e["source"] for e in evidence if e["source"]})
     if confirmed:
         details["confirmed_by"] = confirmed
+    if d.kind == "corroboration" and len(payloads) > 1:  # several sources confirming in one message
+        details["source"] = ", ".join(sorted({str(p["source"]) for p in payloads if p.get("source")}))
     if d.kind == "discovered" and "source" not in details and evidence:
         details["source"] = evidence[0]["source"]
     body: dict[str, Any] = {

@@ -85,6 +85,16 @@ class Probe:
     parsed_with: str | None = None
 
 
+def next_due(slot: datetime | None, started: datetime, every: float) -> datetime:
+    """When the source is next due. A probe that answers its scheduled slot, even late, keeps the
+    schedule anchored to the slot, so a late start (a busy pool) never costs the next interval; any
+    other probe (the first, a forced `run --once`, one after a long outage) starts a new schedule."""
+    step = timedelta(seconds=every)
+    if slot is not None and slot - step / 2 <= started < slot + step:
+        return slot + step
+    return started + step
+
+
 def key_hash(sig: Signal) -> str:
     return hashlib.sha1("\x1f".join(sig.key).encode()).hexdigest()
 
@@ -271,8 +281,8 @@ class Store:
 
     def _record(self, conn: Connection, src: SourceRow, probe: Probe, every: float) -> ProbeRecord:
         now = probe.started_at
-        before = conn.execute(select(S.sources.c.failure_streak, S.sources.c.health_alerted, S.sources.c.last_ok_at)
-                              .where(S.sources.c.id == src.id)).one()
+        before = conn.execute(select(S.sources.c.failure_streak, S.sources.c.health_alerted, S.sources.c.last_ok_at,
+                                     S.sources.c.next_due_at).where(S.sources.c.id == src.id)).one()
         snapshot_id = None
         if probe.outcome is Outcome.OK and probe.body is not None:
             chash = probe.content_hash or content_hash(probe.body)
@@ -321,7 +331,7 @@ class Store:
 
         values: dict[str, Any] = dict(last_outcome=probe.outcome.value, last_status=probe.status,
                                       last_error=probe.error, last_probe_at=now, lease_owner=None, lease_until=None,
-                                      next_due_at=now + timedelta(seconds=every))
+                                      next_due_at=next_due(before.next_due_at, now, every))
         streak = before.failure_streak
         if answered:
             streak = 0

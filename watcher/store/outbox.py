@@ -20,10 +20,12 @@ N = S.notices
 
 
 def enqueue(conn: Connection, rows: Iterable[Mapping[str, Any]], now: datetime) -> int:
-    """Insert notices (channel, key, kind, target, payload); an existing (channel, key) is left as is."""
+    """Insert notices (channel, key, kind, target, payload, optional delay in seconds); an existing
+    (channel, key) is left as is."""
     values = [dict(channel=r["channel"], key=r["key"][:400], kind=r["kind"], target=r.get("target"),
                    payload=json.dumps(r["payload"], default=str, ensure_ascii=False), created_at=now,
-                   state="pending", attempts=0, next_attempt_at=now) for r in rows]
+                   state="pending", attempts=0, next_attempt_at=now + timedelta(seconds=r.get("delay", 0)))
+              for r in rows]
     if not values:
         return 0
     if conn.dialect.name == "postgresql":
