@@ -31,6 +31,7 @@ class State:
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # no 40 ms stall between headers and body on loopback
 
     def log_message(self, *a):  # noqa: ANN002
         pass

@@ -24,7 +24,7 @@ from .decide import TargetVerdict, decide_verdict
 from .errors import ParseError
 from .evidence import Outcome, Signal
 from .sources import Document, parser
-from .store import Probe, ProbeHook, ProbeRecord, SourceState, Store, content_hash
+from .store import Probe, ProbeHook, ProbeRecord, SourceRow, SourceState, Store, content_hash
 from .targets import Matcher, Target
 
 if TYPE_CHECKING:
@@ -137,8 +137,10 @@ def _parse(source: SourceConfig, body: bytes, result, targets, error):  # type: 
 def run_cycle(config: Config, store: Store, fetcher: Fetcher | None = None, *,
               names: Sequence[str] | None = None, due_only: bool = False, owner: str | None = None,
               hook: ProbeHook | None = None, lease_ttl: float | None = None, compute_verdicts: bool = True,
-              due_slack: float = 0.0) -> CycleReport:
-    """Probe the configured sources (or `names`), store what they say, and compute the verdicts."""
+              due_slack: float = 0.0, rows: dict[str, SourceRow] | None = None) -> CycleReport:
+    """Probe the configured sources (or `names`), store what they say, and compute the verdicts.
+
+    `rows`: the sources' rows from `store.sync_sources`, when the caller (the daemon) keeps them."""
     from .fetch import Fetcher
 
     report = CycleReport(started_at=utcnow())
@@ -148,9 +150,8 @@ def run_cycle(config: Config, store: Store, fetcher: Fetcher | None = None, *,
     owner = owner or owner_id()
     try:
         wanted = [s for s in config.sources if names is None or s.name in names]
-        rows = store.sync_sources(wanted)
-        states = store.states([s.name for s in wanted])
-        targets = all_targets(config, store)
+        if rows is None or any(s.name not in rows for s in wanted):
+            rows = store.sync_sources(wanted)
         # a probe ends by its deadline; the lease outlives that, so only a dead process loses one
         ttl = lease_ttl or max((s.deadline for s in wanted), default=60.0) * 2 + 5
         claimed = store.claim_many([rows[s.name].id for s in wanted], owner, ttl, due_only=due_only,
@@ -160,27 +161,30 @@ def run_cycle(config: Config, store: Store, fetcher: Fetcher | None = None, *,
             if rows[s.name].id not in claimed and not due_only:
                 report.sources.append(SourceReport(s.name, s.kind, s.authority.value, None,
                                                    error="skipped: another watcher process is probing it"))
-        with ThreadPoolExecutor(max_workers=max(1, min(WORKERS, len(todo)))) as pool:
-            pending = {pool.submit(probe, s, states.get(s.name), fetcher, targets, store.snapshot_body): s
-                       for s in todo}
-            while pending:
-                # Store what has finished, together: one transaction for a burst of 304s.
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                batch = [(pending.pop(f), f) for f in done]
-                items = [(rows[s.name], f.result(), s.every) for s, f in batch]
-                faults.point("after_fetch")
-                try:
-                    records = store.record_probes(items, hook=hook)  # also ends the leases
-                except BaseException:
-                    for s, _ in batch:
-                        try:
-                            store.release(rows[s.name].id, owner)
-                        except Exception:  # noqa: BLE001 - the lease expires by itself; keep the first error
-                            log.debug("could not release the lease of %s", s.name)
-                    raise
-                faults.point("after_store")
-                for (s, _), (_, p, _), rec in zip(batch, items, records):
-                    report.sources.append(_source_report(s, p, rec))
+        if todo:
+            states = store.states([s.name for s in todo])
+            targets = all_targets(config, store)
+            with ThreadPoolExecutor(max_workers=max(1, min(WORKERS, len(todo)))) as pool:
+                pending = {pool.submit(probe, s, states.get(s.name), fetcher, targets, store.snapshot_body): s
+                           for s in todo}
+                while pending:
+                    # Store what has finished, together: one transaction for a burst of 304s.
+                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    batch = [(pending.pop(f), f) for f in done]
+                    items = [(rows[s.name], f.result(), s.every) for s, f in batch]
+                    faults.point("after_fetch")
+                    try:
+                        records = store.record_probes(items, hook=hook)  # also ends the leases
+                    except BaseException:
+                        for s, _ in batch:
+                            try:
+                                store.release(rows[s.name].id, owner)
+                            except Exception:  # noqa: BLE001 - the lease expires by itself; keep the first error
+                                log.debug("could not release the lease of %s", s.name)
+                        raise
+                    faults.point("after_store")
+                    for (s, _), (_, p, _), rec in zip(batch, items, records):
+                        report.sources.append(_source_report(s, p, rec))
         order = {s.name: i for i, s in enumerate(wanted)}
         report.sources.sort(key=lambda r: order.get(r.name, 0))
         if compute_verdicts:

@@ -25,6 +25,24 @@ log = logging.getLogger(__name__)
 
 DISPATCH_EVERY = 1.0  # seconds between looks at the outbox (retries, and notices due from other replicas)
 LOCK_TTL = 60.0
+# A fire this early (a fraction of the interval) still takes its slot: a replica's timer and the
+# slot stored by another replica's late probe need not agree to the millisecond. Below one half, so
+# no slot is ever probed twice.
+DUE_SLACK = 0.25
+
+
+def first_run(due: datetime | None, now: datetime, every: float) -> datetime:
+    """When this process first probes a source. On the grid of the slots the database holds (every
+    replica fires on the same grid, and jitter only ever delays a fire, so a fire is never early for
+    its slot); an overdue source is caught up soon, spread over a few seconds instead of a stampede."""
+    if due is None:
+        return now + timedelta(seconds=random.uniform(0, min(every, 5.0)))
+    if due > now:
+        return due
+    step = timedelta(seconds=every)
+    missed = (now - due) // step + 1
+    catch_up = now + timedelta(seconds=random.uniform(0, min(every, 5.0)))
+    return min(due + missed * step, catch_up) if every > 5.0 else due + missed * step
 
 
 def run_daemon(config: Config, *, stop: threading.Event | None = None) -> int:
@@ -59,11 +77,13 @@ def run_daemon(config: Config, *, stop: threading.Event | None = None) -> int:
         finally:
             dispatch_lock.release()
 
+    rows = store.sync_sources(config.sources)
+
     def probe(name: str) -> None:
         src = config.source(name)
         try:
             run_cycle(config, store, fetcher, names=[name], due_only=True, owner=owner, hook=hook,
-                      compute_verdicts=False, due_slack=src.every * (config.jitter + 0.05))
+                      compute_verdicts=False, rows=rows, due_slack=src.every * DUE_SLACK)
         except StoreError as exc:
             log.error("source %s: %s (the probe will run again at its next interval)", name, exc)
             return
@@ -88,9 +108,7 @@ def run_daemon(config: Config, *, stop: threading.Event | None = None) -> int:
     now = utcnow()
     for s in config.sources:
         st = states.get(s.name)
-        due = st.next_due_at if st and st.next_due_at else now
-        if due <= now:  # overdue after a restart: spread the catch-up instead of a stampede
-            due = now + timedelta(seconds=random.uniform(0, min(s.every, 5.0) * config.jitter * 10))
+        due = first_run(st.next_due_at if st else None, now, s.every)
         scheduler.add_job(probe, IntervalTrigger(seconds=s.every, jitter=s.every * config.jitter),
                           args=[s.name], id=f"probe:{s.name}", next_run_time=aware(due))
     scheduler.add_job(dispatch, IntervalTrigger(seconds=DISPATCH_EVERY), id="outbox", executor="outbox",

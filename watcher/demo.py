@@ -74,6 +74,7 @@ def bundle_file(name: str) -> bytes:
 # ------------------------------------------------------------------ the loopback server
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # no 40 ms stall between headers and body on loopback
 
     def log_message(self, format: str, *args: Any) -> None:  # the demo prints its own story
         pass

@@ -5,7 +5,9 @@ All SQL lives under watcher/store. SQLite is the default; nothing here is SQLite
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import threading
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -133,13 +135,14 @@ class SourceRow:
 class Store:
     def __init__(self, url: str, *, migrate: bool = True) -> None:
         self.url = url
+        self._write_lock = threading.Lock()
         try:
             self.engine: Engine = _engine(url)
+            self.dialect = self.engine.dialect.name
             if migrate:
                 self.ensure_schema()
         except SQLAlchemyError as exc:
             raise StoreError(f"database {redact_url(url)}: {_reason(exc)}") from None
-        self.dialect = self.engine.dialect.name
 
     # ---------------------------------------------------------------- schema
     def schema_revision(self) -> str | None:
@@ -406,8 +409,11 @@ class Store:
     def write(self) -> Iterator[Connection]:
         """A write transaction (BEGIN IMMEDIATE on SQLite, so concurrent writers queue, never deadlock);
         a database failure inside it becomes a StoreError that names the database, not a traceback."""
+        # SQLite has one writer at a time: threads of this process queue on a lock instead of on
+        # SQLite's busy handler, which sleeps in growing steps (other processes still use it).
+        lock = self._write_lock if self.dialect == "sqlite" else contextlib.nullcontext()
         try:
-            with self._write_engine.begin() as conn:
+            with lock, self._write_engine.begin() as conn:
                 yield conn
         except SQLAlchemyError as exc:
             raise StoreError(f"database {redact_url(self.url)}: {_reason(exc)}") from None
