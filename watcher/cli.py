@@ -122,7 +122,8 @@ def run(obj: Ctx, once: bool, names: tuple[str, ...]) -> None:
     """
     from . import tls
 
-    tls.warm()  # the CA bundle loads while the database layer imports
+    if any(s.url.startswith("https:") for s in obj.config.sources):
+        tls.warm()  # the CA bundle loads while the database layer imports
     config = obj.config
     if names:
         unknown = sorted(set(names) - {s.name for s in config.sources})
@@ -647,9 +648,10 @@ def timeline(obj: Ctx, target: str, fmt: str) -> None:
         click.echo(f"{tl.target}: no source has shown it")
         return
     start = tl.entries[0].first_seen
-    click.echo(_table([[local(e.first_seen), _after(e.first_seen - start) if i else "first", e.source, e.authority, e.level,
-                        e.evidence_type, e.model_id, "yes" if e.live else f"no, last {local(e.last_seen)}",
-                        e.signal_id] for i, e in enumerate(tl.entries)],
+    click.echo(_table([[local(e.first_seen), _after(e.first_seen - start) if i else "first", e.source,
+                        e.authority, e.level, e.evidence_type, e.model_id,
+                        "yes" if e.live else f"no, gone since {local(e.vanished_at)}", e.signal_id]
+                       for i, e in enumerate(tl.entries)],
                       ["first seen", "after", "source", "authority", "level", "type", "model id", "shows it now",
                        "signal"]))
     click.echo("")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import email.utils
 import math
+import threading
 import re
 import time
 import zlib
@@ -87,20 +88,42 @@ class _Probe:
 
 
 class Fetcher:
-    """Turns a source into one FetchResult per probe, around one (injectable) httpx.Client."""
+    """Turns a source into one FetchResult per probe, around an (injectable) httpx.Client.
+
+    Without an injected client it keeps two, each made on first use: one for https with a verifying
+    TLS context, one for plain http that never does TLS, so a run with no https source never loads
+    the CA bundle. Every hop (redirects are followed by hand) picks the client of its own scheme.
+    """
 
     def __init__(self, client: httpx.Client | None = None, *, user_agent: str | None = None) -> None:
         self.user_agent = user_agent or USER_AGENT
-        self._owns_client = client is None
-        # Redirects are followed by hand (the host policy below); TLS is verified (httpx's default).
-        self.client = client if client is not None else httpx.Client(
-            verify=tls.context(), follow_redirects=False, timeout=httpx.Timeout(20.0),
-            limits=httpx.Limits(max_connections=20, max_keepalive_connections=10, keepalive_expiry=30.0),
-            headers={"User-Agent": self.user_agent})
+        self._injected = client
+        self._clients: dict[str, httpx.Client] = {}
+        self._lock = threading.Lock()
+
+    def _client(self, scheme: str) -> httpx.Client:
+        if self._injected is not None:
+            return self._injected
+        with self._lock:
+            client = self._clients.get(scheme)
+            if client is None:
+                common = dict(follow_redirects=False, timeout=httpx.Timeout(20.0),
+                              limits=httpx.Limits(max_connections=20, max_keepalive_connections=10,
+                                                  keepalive_expiry=30.0),
+                              headers={"User-Agent": self.user_agent})
+                if scheme == "https":
+                    client = httpx.Client(verify=tls.context(), **common)
+                else:  # its only transport speaks plain HTTP: no TLS context to build or to weaken
+                    client = httpx.Client(transport=httpx.HTTPTransport(verify=False, limits=common.pop("limits")),
+                                          **common)
+                self._clients[scheme] = client
+            return client
 
     def close(self) -> None:
-        if self._owns_client:
-            self.client.close()
+        with self._lock:
+            clients, self._clients = list(self._clients.values()), {}
+        for c in clients:
+            c.close()
 
     def __enter__(self) -> Fetcher:
         return self
@@ -140,7 +163,7 @@ class Fetcher:
             # The source's own headers (often credentials) go to its own host only, never to allowed_hosts.
             own = dict(source.headers) if (url.host or "").lower() in own_hosts else {}
             p.url = str(url)
-            with self.client.stream("GET", url, headers={**base, **own, **validators},
+            with self._client(url.scheme).stream("GET", url, headers={**base, **own, **validators},
                                     timeout=min(source.timeout, remaining), follow_redirects=False) as resp:
                 p.response = resp
                 if resp.status_code not in _REDIRECT_STATUSES or "location" not in resp.headers:

@@ -104,8 +104,10 @@ def _discover(conn, record: ProbeRecord, configured, families, now) -> dict[str,
         if fam:
             new[t] = fam
     if new:
-        conn.execute(S.discovered_targets.insert(), [dict(target=t, family=f, discovered_at=now)
-                                                      for t, f in new.items()])
+        from ..store.sql import insert_ignore
+
+        insert_ignore(conn, S.discovered_targets, ["target"],
+                      [dict(target=t, family=f, discovered_at=now) for t, f in new.items()])
     return new
 
 

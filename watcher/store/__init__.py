@@ -16,13 +16,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, create_engine, event, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, create_engine, event, func, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
 from ..clock import utcnow
 from ..errors import StoreError
 from ..evidence import Authority, Outcome, Signal
 from . import schema as S
+from .sql import insert_ignore
 
 # Upper bound of what one SQL statement binds at once (SQLite's default limit is 32,766).
 _CHUNK = 500
@@ -167,25 +168,23 @@ class Store:
     # ---------------------------------------------------------------- sources
     @_guard
     def sync_sources(self, configs: Sequence[Any]) -> dict[str, SourceRow]:
-        """Make sure each configured source has a row; keep kind, URL and authority current."""
-        out: dict[str, SourceRow] = {}
+        """Make sure each configured source has a row; keep kind, URL and authority current. Replicas
+        starting together may all do this at once: the rows are inserted once, whoever wins."""
+        src = S.sources
+        want = {c.name: (c.kind, c.url_display, c.authority.value if isinstance(c.authority, Authority)
+                         else str(c.authority), getattr(c, "target", None)) for c in configs}
+        cols = (src.c.id, src.c.name, src.c.kind, src.c.url, src.c.authority)
         with self.write() as conn:
-            rows = {r.name: r for r in conn.execute(select(S.sources.c.id, S.sources.c.name, S.sources.c.kind,
-                                                           S.sources.c.url, S.sources.c.authority))}
-            for c in configs:
-                auth = c.authority.value if isinstance(c.authority, Authority) else str(c.authority)
-                r = rows.get(c.name)
-                if r is None:
-                    sid = conn.execute(insert(S.sources).values(
-                        name=c.name, kind=c.kind, url=c.url_display, authority=auth).returning(S.sources.c.id)).scalar_one()
-                elif (r.kind, r.url, r.authority) != (c.kind, c.url_display, auth):
-                    conn.execute(update(S.sources).where(S.sources.c.id == r.id).values(
-                        kind=c.kind, url=c.url_display, authority=auth))
-                    sid = r.id
-                else:
-                    sid = r.id
-                out[c.name] = SourceRow(sid, c.name, c.kind, c.url_display, auth, getattr(c, "target", None))
-        return out
+            rows = {r.name: r for r in conn.execute(select(*cols).where(src.c.name.in_(list(want))))}
+            missing = [dict(name=n, kind=k, url=u, authority=a) for n, (k, u, a, _) in want.items() if n not in rows]
+            if missing:
+                insert_ignore(conn, src, ["name"], missing)
+                rows = {r.name: r for r in conn.execute(select(*cols).where(src.c.name.in_(list(want))))}
+            for name, (kind, url, auth, _) in want.items():
+                r = rows[name]
+                if (r.kind, r.url, r.authority) != (kind, url, auth):
+                    conn.execute(update(src).where(src.c.id == r.id).values(kind=kind, url=url, authority=auth))
+        return {n: SourceRow(rows[n].id, n, k, u, a, t) for n, (k, u, a, t) in want.items()}
 
     @_guard
     def states(self, names: Iterable[str] | None = None) -> dict[str, SourceState]:
@@ -266,97 +265,117 @@ class Store:
     def record_probes(self, items: Sequence[tuple[SourceRow, Probe, float]], *,
                       hook: ProbeHook | None = None) -> list[ProbeRecord]:
         """Store probes that finished together, each with the notices it makes due, in one transaction:
-        all of them or none (a probe not stored is simply made again)."""
+        all of them or none (a probe not stored is simply made again). A handful of statements for the
+        whole batch, so fifty 304s cost about what one does."""
         names = ", ".join(src.name for src, _, _ in items)
         try:
             with self.write() as conn:
-                out = []
-                for src, probe, every in items:
-                    record = self._record(conn, src, probe, every)
-                    if hook is not None:
+                records = self._record(conn, items)
+                if hook is not None:
+                    for (src, probe, _), record in zip(items, records):
                         hook(conn, src, record, probe)
-                    out.append(record)
-                return out
+                return records
         except SQLAlchemyError as exc:
             raise StoreError(f"could not record the probe of {names}: {_reason(exc)}") from None
         except StoreError as exc:
             raise StoreError(f"could not record the probe of {names}: {exc}") from None
 
-    def _record(self, conn: Connection, src: SourceRow, probe: Probe, every: float) -> ProbeRecord:
-        now = probe.started_at
-        before = conn.execute(select(S.sources.c.failure_streak, S.sources.c.health_alerted, S.sources.c.last_ok_at,
-                                     S.sources.c.next_due_at).where(S.sources.c.id == src.id)).one()
-        snapshot_id = None
-        if probe.outcome is Outcome.OK and probe.body is not None:
-            chash = probe.content_hash or content_hash(probe.body)
-            snapshot_id = conn.execute(select(S.snapshots.c.id).where(S.snapshots.c.content_hash == chash)).scalar()
-            if snapshot_id is None:
-                snapshot_id = conn.execute(insert(S.snapshots).values(
-                    content_hash=chash, size=len(probe.body), content_type=probe.content_type,
-                    body=zlib.compress(probe.body, 6), first_seen=now).returning(S.snapshots.c.id)).scalar_one()
+    def _snapshot(self, conn: Connection, probe: Probe) -> int | None:
+        """The id of the stored copy of an OK probe's body, storing it (compressed) if it is new."""
+        if probe.outcome is not Outcome.OK or probe.body is None:
+            return None
+        chash = probe.content_hash or content_hash(probe.body)
+        snapshot_id = conn.execute(select(S.snapshots.c.id).where(S.snapshots.c.content_hash == chash)).scalar()
+        if snapshot_id is None:
+            snapshot_id = conn.execute(insert(S.snapshots).values(
+                content_hash=chash, size=len(probe.body), content_type=probe.content_type,
+                body=zlib.compress(probe.body, 6), first_seen=probe.started_at).returning(S.snapshots.c.id)).scalar_one()
+        return snapshot_id
 
-        sig = S.signals
-        live = {r.key_hash: r for r in conn.execute(
-            select(sig.c.id, sig.c.key_hash, sig.c.target, sig.c.model_id, sig.c.evidence_type, sig.c.level,
-                   sig.c.location, sig.c.excerpt, sig.c.first_seen, sig.c.url, sig.c.authority)
-            .where(sig.c.source_id == src.id, sig.c.vanished_at.is_(None)))}
-        added: list[Signal] = []
-        gone: list[Any] = []
-        seen = probe.signals
-        if probe.outcome is Outcome.NOT_FOUND:
-            seen = []  # the document is gone: everything it showed is absent
-        if seen is not None:
-            fresh = {key_hash(s): s for s in seen}
-            added = [s for h, s in fresh.items() if h not in live]
-            gone = [r for h, r in live.items() if h not in fresh]
+    def _record(self, conn: Connection, items: Sequence[tuple[SourceRow, Probe, float]]) -> list[ProbeRecord]:
+        src_t, sig, runs = S.sources, S.signals, S.probe_runs
+        ids = [src.id for src, _, _ in items]
+        before = {r.id: r for r in conn.execute(select(
+            src_t.c.id, src_t.c.failure_streak, src_t.c.health_alerted, src_t.c.last_ok_at, src_t.c.next_due_at,
+            src_t.c.etag, src_t.c.last_modified, src_t.c.snapshot_id, src_t.c.parsed_with).where(src_t.c.id.in_(ids)))}
+        live: dict[int, dict[str, Any]] = {}
+        for r in conn.execute(select(sig.c.source_id, sig.c.id, sig.c.key_hash, sig.c.target, sig.c.model_id,
+                                     sig.c.evidence_type, sig.c.level, sig.c.location, sig.c.excerpt,
+                                     sig.c.first_seen, sig.c.url, sig.c.authority)
+                              .where(sig.c.source_id.in_(ids), sig.c.vanished_at.is_(None))):
+            live.setdefault(r.source_id, {})[r.key_hash] = r
 
-        run_id = conn.execute(insert(S.probe_runs).values(
-            source_id=src.id, started_at=now, duration_ms=probe.duration_ms, outcome=probe.outcome.value,
-            http_status=probe.status, bytes=probe.bytes,
-            snapshot_id=snapshot_id if snapshot_id is not None else None,
-            changed=bool(added or gone), error=probe.error).returning(S.probe_runs.c.id)).scalar_one()
+        plans = []
+        for src, probe, every in items:
+            here = live.get(src.id, {})
+            seen = [] if probe.outcome is Outcome.NOT_FOUND else probe.signals  # a 404: all of it is gone
+            added: list[Signal] = []
+            gone: list[Any] = []
+            if seen is not None:
+                fresh = {key_hash(x): x for x in seen}
+                added = [x for h, x in fresh.items() if h not in here]
+                gone = [r for h, r in here.items() if h not in fresh]
+            plans.append((src, probe, every, self._snapshot(conn, probe), here, seen, added, gone))
 
-        answered = probe.outcome.answered
-        if answered:
-            kept = [r.id for h, r in live.items() if seen is None or h in {key_hash(s) for s in seen}] \
-                if seen is not None else [r.id for r in live.values()]
-            for chunk in _chunks(kept):
-                conn.execute(update(sig).where(sig.c.id.in_(chunk)).values(last_seen=now, last_probe_run_id=run_id))
-        for chunk in _chunks([r.id for r in gone]):
-            conn.execute(update(sig).where(sig.c.id.in_(chunk)).values(vanished_at=now, vanished_probe_run_id=run_id))
-        added_rows = [dict(source_id=src.id, target=s.target, model_id=s.model_id, key_hash=key_hash(s),
-                           url=src.url, authority=src.authority, level=s.level.value,
-                           evidence_type=s.evidence_type.value, excerpt=s.excerpt, location=s.location,
-                           published=s.published, first_seen=now, last_seen=now, first_probe_run_id=run_id,
-                           last_probe_run_id=run_id, first_snapshot_id=snapshot_id) for s in added]
-        if added_rows:
-            conn.execute(insert(sig), added_rows)
+        run_ids = conn.execute(insert(runs).returning(runs.c.id, sort_by_parameter_order=True), [
+            dict(source_id=src.id, started_at=probe.started_at, duration_ms=probe.duration_ms,
+                 outcome=probe.outcome.value, http_status=probe.status, bytes=probe.bytes, snapshot_id=snap,
+                 changed=bool(added or gone), error=probe.error)
+            for src, probe, _, snap, _, _, added, gone in plans]).scalars().all()
 
-        values: dict[str, Any] = dict(last_outcome=probe.outcome.value, last_status=probe.status,
-                                      last_error=probe.error, last_probe_at=now, lease_owner=None, lease_until=None,
-                                      next_due_at=next_due(before.next_due_at, now, every))
-        streak = before.failure_streak
-        if answered:
-            streak = 0
-            values.update(last_ok_at=now)
-        elif probe.outcome is not Outcome.NOT_CONFIGURED:
-            streak += 1
-        values["failure_streak"] = streak
-        if probe.outcome is Outcome.OK:
-            values.update(etag=probe.etag, last_modified=probe.last_modified)
-            if snapshot_id is not None:
-                values["snapshot_id"] = snapshot_id
-        if probe.outcome is Outcome.NOT_FOUND:
-            values.update(etag=None, last_modified=None, snapshot_id=None)
-        if probe.parsed_with is not None and seen is not None:
-            values["parsed_with"] = probe.parsed_with
-        conn.execute(update(S.sources).where(S.sources.c.id == src.id).values(**values))
+        vanish = [dict(b_id=r.id, b_at=probe.started_at, b_run=run_id)
+                  for (_, probe, _, _, _, _, _, gone), run_id in zip(plans, run_ids) for r in gone]
+        if vanish:
+            conn.execute(update(sig).where(sig.c.id == bindparam("b_id")).values(
+                vanished_at=bindparam("b_at"), vanished_probe_run_id=bindparam("b_run")), vanish)
+        # An answer that still shows the evidence moves its last_seen; a failure says nothing about it.
+        seen_again = [dict(b_sid=src.id, b_at=probe.started_at, b_run=run_id)
+                      for (src, probe, _, _, here, _, _, gone), run_id in zip(plans, run_ids)
+                      if probe.outcome.answered and len(here) > len(gone)]
+        if seen_again:
+            conn.execute(update(sig).where(sig.c.source_id == bindparam("b_sid"), sig.c.vanished_at.is_(None))
+                         .values(last_seen=bindparam("b_at"), last_probe_run_id=bindparam("b_run")), seen_again)
+        added_rows: list[list[dict[str, Any]]] = []
+        for (src, probe, _, snap, _, _, added, _), run_id in zip(plans, run_ids):
+            now = probe.started_at
+            added_rows.append([dict(
+                source_id=src.id, target=x.target, model_id=x.model_id, key_hash=key_hash(x), url=src.url,
+                authority=src.authority, level=x.level.value, evidence_type=x.evidence_type.value,
+                excerpt=x.excerpt, location=x.location, published=x.published, first_seen=now, last_seen=now,
+                first_probe_run_id=run_id, last_probe_run_id=run_id, first_snapshot_id=snap) for x in added])
+        flat = [row for rows in added_rows for row in rows]
+        if flat:
+            conn.execute(insert(sig), flat)
 
-        n_live = len(live) - len(gone) + len(added)
-        gone_dicts = [dict(r._mapping) for r in gone]
-        return ProbeRecord(run_id=run_id, source_id=src.id, outcome=probe.outcome, added=added_rows,
-                           vanished=gone_dicts, live=n_live, failure_streak=streak,
-                           health_alerted=before.health_alerted, first_read=before.last_ok_at is None)
+        updates, records = [], []
+        for (src, probe, every, snap, here, seen, added, gone), run_id, new_rows in zip(plans, run_ids, added_rows):
+            b = before[src.id]
+            now, outcome = probe.started_at, probe.outcome
+            streak = 0 if outcome.answered else b.failure_streak + (outcome is not Outcome.NOT_CONFIGURED)
+            etag, last_modified, snapshot_id = b.etag, b.last_modified, b.snapshot_id
+            if outcome is Outcome.OK:
+                etag, last_modified = probe.etag, probe.last_modified
+                snapshot_id = snap if snap is not None else snapshot_id
+            elif outcome is Outcome.NOT_FOUND:
+                etag = last_modified = snapshot_id = None
+            updates.append(dict(
+                b_id=src.id, b_outcome=outcome.value, b_status=probe.status, b_error=probe.error, b_at=now,
+                b_due=next_due(b.next_due_at, now, every), b_streak=streak,
+                b_ok=now if outcome.answered else b.last_ok_at, b_etag=etag, b_lm=last_modified,
+                b_snap=snapshot_id,
+                b_parsed=probe.parsed_with if probe.parsed_with is not None and seen is not None else b.parsed_with))
+            records.append(ProbeRecord(
+                run_id=run_id, source_id=src.id, outcome=outcome, added=new_rows,
+                vanished=[dict(r._mapping) for r in gone], live=len(here) - len(gone) + len(added),
+                failure_streak=streak, health_alerted=b.health_alerted, first_read=b.last_ok_at is None))
+        # the probe is done: its lease ends with it
+        conn.execute(update(src_t).where(src_t.c.id == bindparam("b_id")).values(
+            last_outcome=bindparam("b_outcome"), last_status=bindparam("b_status"), last_error=bindparam("b_error"),
+            last_probe_at=bindparam("b_at"), next_due_at=bindparam("b_due"), failure_streak=bindparam("b_streak"),
+            last_ok_at=bindparam("b_ok"), etag=bindparam("b_etag"), last_modified=bindparam("b_lm"),
+            snapshot_id=bindparam("b_snap"), parsed_with=bindparam("b_parsed"), lease_owner=None, lease_until=None),
+            updates)
+        return records
 
     # ---------------------------------------------------------------- reading
     @_guard

@@ -15,6 +15,7 @@ from sqlalchemy import Connection, and_, func, insert, or_, select, update
 
 from ..clock import utcnow
 from . import schema as S
+from .sql import insert_ignore
 
 N = S.notices
 
@@ -26,14 +27,7 @@ def enqueue(conn: Connection, rows: Iterable[Mapping[str, Any]], now: datetime) 
                    payload=json.dumps(r["payload"], default=str, ensure_ascii=False), created_at=now,
                    state="pending", attempts=0, next_attempt_at=now + timedelta(seconds=r.get("delay", 0)))
               for r in rows]
-    if not values:
-        return 0
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    stmt = dialect_insert(N).on_conflict_do_nothing(index_elements=["channel", "key"])
-    return conn.execute(stmt, values).rowcount or 0
+    return insert_ignore(conn, N, ["channel", "key"], values)
 
 
 def claim_due(conn: Connection, owner: str, ttl: float, *, channels: Sequence[str] | None = None,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy import (BigInteger, Boolean, Column, DateTime, ForeignKey, Index, Integer, LargeBinary,
                         MetaData, SmallInteger, String, Table, Text, UniqueConstraint, text)
 
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0002"
 
 # BIGINT ids on PostgreSQL; INTEGER PRIMARY KEY (the rowid, no extra bytes) on SQLite.
 Id = BigInteger().with_variant(Integer(), "sqlite")
@@ -92,16 +92,27 @@ signals = Table(
     Column("vanished_probe_run_id", ForeignKey("probe_runs.id")),
     Index(None, "target", "first_seen"),
     Index(None, "first_seen"),
+    # The columns that refer to probe runs and snapshots, indexed so that deleting one (`watcher prune`)
+    # checks its foreign keys with a lookup, not a scan of every signal per row deleted.
+    Index(None, "first_probe_run_id"),
+    Index(None, "last_probe_run_id"),
+    Index(None, "vanished_probe_run_id"),
+    Index(None, "first_snapshot_id"),
 )
 
 
 def add_partial_indexes() -> None:
-    """Attach the partial unique index (one live row per piece of evidence at a source; a comeback
-    after vanishing is a new row). Only migrations and schema checks need the object: its dialect
-    options make SQLAlchemy import the PostgreSQL dialect, which a probe run should not pay for."""
+    """Attach the partial indexes: one live row per piece of evidence at a source (a comeback after
+    vanishing is a new row), and the runs that stored a document. Only migrations and schema checks need
+    them: their dialect options make SQLAlchemy import the PostgreSQL dialect, which a probe run should not
+    pay for."""
     if "uq_signals_live" not in {i.name for i in signals.indexes}:
         Index("uq_signals_live", signals.c.source_id, signals.c.key_hash, unique=True,
               sqlite_where=text("vanished_at IS NULL"), postgresql_where=text("vanished_at IS NULL"))
+    if "ix_probe_runs_snapshot_id" not in {i.name for i in probe_runs.indexes}:
+        # Only the runs that stored a document (a 304 stores none): what deleting a snapshot must look up.
+        Index("ix_probe_runs_snapshot_id", probe_runs.c.snapshot_id,
+              sqlite_where=text("snapshot_id IS NOT NULL"), postgresql_where=text("snapshot_id IS NOT NULL"))
 
 # The durable outbox: one row per (channel, notice key), written in the transaction that makes it due.
 notices = Table(
