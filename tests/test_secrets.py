@@ -74,7 +74,8 @@ to = ["t@example.com"]
             outputs.append(r.stdout + r.stderr)
         assert "Bearer" not in "".join(outputs)
         received = [h.body.decode(errors="replace") + json.dumps(h.headers) for h in rec.received]
-    assert http_server.requests[0].headers["authorization"] == "Bearer " + SECRETS["OPENAI_API_KEY"]  # it was used
+    first = next(r for r in http_server.requests if r.path == "/v1/models")
+    assert first.headers["authorization"] == "Bearer " + SECRETS["OPENAI_API_KEY"]  # it was used
     assert rec.received, "the Slack stand-in was called"
     mails = [m.data if hasattr(m, "data") else str(m) for m in smtp_server.messages]
     con = sqlite3.connect(tmp_path / "w.db")
