@@ -182,3 +182,63 @@ def test_verdicts_need_no_probe(http_server, tmp_path, fetcher):
     n = len(http_server.requests)
     assert verdicts(config, store)[0].verdict is Verdict.CONFIRMED
     assert len(http_server.requests) == n
+
+
+FIX = Path(__file__).parent / "fixtures"
+KIND_CASES = [
+    # kind, URL path, before (None: 404), after, verdict after
+    ("models_api", "/v1/models", "docs/models-list-before.json", "docs/models-list-after.json", Verdict.CONFIRMED),
+    ("openapi_spec", "/openapi.yaml", "openai/openai-openapi/openapi-2024-05-13-49cf3ae6.yaml",
+     "openai/openai-openapi/openapi-2026-08-20-b8d775d.yaml", Verdict.CONFIRMED),
+    ("sdk_types", "/src/openai/types/image_model.py", "openai/openai-python/image_model-2025-12-16-9dc1d1a0.py",
+     "openai/openai-python/image_model-2026-05-05-0ba55d75.py", Verdict.CONFIRMED),
+    ("sdk_types", "/src/resources/images.ts", "openai/openai-node/images-2026-05-04-f711b1c0.ts",
+     "openai/openai-node/images-2026-05-07-c9db1d60.ts", Verdict.CONFIRMED),
+    ("sdk_types", "/image.go", None, "openai/openai-go/image-2026-05-07-3336103.go", Verdict.CONFIRMED),
+    ("pricing_page", "/pricing", "docs/pricing-before.html", "docs/pricing-after.html", Verdict.CONFIRMED),
+    ("pricing_page", "/pricing.md", "docs/pricing-before.md", "docs/pricing-after.md", Verdict.CONFIRMED),
+    ("changelog", "/changelog.md", "openai/openai-python/CHANGELOG-2025-12-16-f94256da.md", "docs/changelog.md",
+     Verdict.CONFIRMED),
+    ("changelog", "/changelog", None, "docs/changelog.html", Verdict.CONFIRMED),
+    ("model_page", "/models/{target}.md", None, "docs/model-gpt-image-2.md", Verdict.CONFIRMED),
+    ("model_page", "/models/{target}", "docs/not-found.html", "docs/model-gpt-image-2.html", Verdict.CONFIRMED),
+    ("feed", "/releases.atom", "feed-before", "docs/releases.atom", Verdict.CONFIRMED),
+]
+# GitHub's releases feed the day before: "update image 2", never the id (a weak hint, not evidence).
+FEED_BEFORE = b"""<?xml version="1.0" encoding="UTF-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom"><id>tag:github.com,2008:https://github.com/openai/openai-python/releases</id>
+<title>Release notes from openai-python</title><updated>2026-05-05T10:00:00Z</updated>
+<entry><id>tag:github.com,2008:Repository/1/v2.33.0</id><updated>2026-05-05T10:00:00Z</updated>
+<link rel="alternate" type="text/html" href="https://github.com/openai/openai-python/releases/tag/v2.33.0"/>
+<title>v2.33.0</title><content type="html">&lt;ul&gt;&lt;li&gt;api: update image 2&lt;/li&gt;&lt;/ul&gt;</content></entry>
+</feed>"""
+
+
+@pytest.mark.parametrize("kind, path, before, after, verdict", KIND_CASES,
+                         ids=[f"{c[0]}:{c[1]}" for c in KIND_CASES])
+def test_every_kind_over_http_from_nothing_to_evidence(http_server, tmp_path, fetcher, kind, path, before, after,
+                                                       verdict):
+    served = path.replace("{target}", "gpt-image-2")
+    if before is None:
+        http_server.route(served, b"not here", status=404)
+    elif before == "feed-before":
+        http_server.route(served, FEED_BEFORE, content_type="application/atom+xml")
+    else:
+        http_server.route(served, (FIX / before).read_bytes())
+    config = make_config(http_server, tmp_path, [dict(name="src", kind=kind, url=path)])
+    store = Store(config.database_url)
+    first = run_cycle(config, store, fetcher)
+    assert first.sources[0].outcome in (Outcome.OK, Outcome.NOT_FOUND), first.sources[0].error
+    assert first.verdicts[0].verdict is Verdict.NO_EVIDENCE
+    http_server.route(served, (FIX / after).read_bytes())
+    second = run_cycle(config, store, fetcher)
+    assert second.sources[0].outcome is Outcome.OK, second.sources[0].error
+    assert second.verdicts[0].verdict is verdict
+    assert all(r["url"] == http_server.url(served) for r in store.history())
+
+
+def test_the_spec_that_only_mentions_the_model_is_mentioned_not_confirmed(http_server, tmp_path, fetcher):
+    http_server.route("/openapi.yaml", (FIX / "openai/openai-openapi/openapi-2026-05-13-5162af9.yaml").read_bytes())
+    config = make_config(http_server, tmp_path, [dict(name="spec", kind="openapi_spec", url="/openapi.yaml")])
+    v = run_cycle(config, Store(config.database_url), fetcher).verdicts[0]
+    assert v.verdict is Verdict.MENTIONED and v.mentioned_by == ("spec",)
