@@ -71,3 +71,28 @@ def test_find_never_raises_and_every_match_is_a_target_or_snapshot(text: str) ->
         assert hit.target == "gpt-image-2"
         assert base_id(hit.model_id) == "gpt-image-2" or hit.model_id == "gpt-image-2"
         assert text[hit.start : hit.end].lower() == hit.model_id
+
+
+ID_CHAR = st.sampled_from("abcdefghijklmnopqrstuvwxyz0123456789._-")
+SNAPSHOT = st.one_of(
+    st.dates().map(lambda d: f"-{d:%Y-%m-%d}"),
+    st.integers(0, 9999).map(lambda n: f"-{n:04d}"),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(prefix=st.one_of(st.just(""), st.text(ID_CHAR, min_size=1, max_size=5)),
+       suffix=st.one_of(st.just(""), SNAPSHOT, st.text(ID_CHAR, min_size=1, max_size=6)),
+       before=st.sampled_from([" ", "`", "/", "(", "\n", '"']), after=st.sampled_from([" ", "`", ")", ".", ",", "\n"]))
+def test_matcher_agrees_with_the_model_id_rules(prefix: str, suffix: str, before: str, after: str) -> None:
+    """The rule, stated plainly: the id, or the id and a dated snapshot, standing alone; a trailing
+    '.', '-' or '_' is punctuation. Anything longer is another model; anything glued in front too."""
+    import re
+
+    text = f"see{before}{prefix}gpt-image-2{suffix}{after} end"
+    token = ("gpt-image-2" + suffix).rstrip("._-")
+    expected = not prefix and bool(re.fullmatch(r"gpt-image-2(-\d{4}-\d{2}-\d{2}|-\d{4})?", token))
+    hits = list(Matcher(["gpt-image-2"]).find(text))
+    assert bool(hits) == expected, (text, hits)
+    if expected:
+        assert [h.model_id for h in hits] == [token]

@@ -197,7 +197,7 @@ def status(obj: Ctx, fmt: str) -> None:
         rows.append([s.name, s.authority.value, outcome, local(st.last_probe_at) if st else "-",
                      st.failure_streak if st and st.failure_streak else "", note])
     click.echo(_table(rows, ["source", "authority", "last outcome", "last probe", "fails", "note"]))
-    health = _channel_health(store)
+    health = store.channel_health()
     if config.channels or health:
         click.echo("")
         crow = []
@@ -213,13 +213,6 @@ def status(obj: Ctx, fmt: str) -> None:
         click.echo(v.summary())
 
 
-def _channel_health(store) -> dict:  # type: ignore[no-untyped-def]
-    from .store import outbox
-
-    with store.engine.connect() as conn:
-        return outbox.channel_health(conn)
-
-
 # ------------------------------------------------------------------ alerts / notify
 @cli.command()
 @click.option("--state", type=click.Choice(["pending", "sent", "failed"]), help="Only notices in this state.")
@@ -231,10 +224,8 @@ def _channel_health(store) -> dict:  # type: ignore[no-untyped-def]
 def alerts(obj: Ctx, state: str | None, channel: str | None, limit: int, fmt: str) -> None:
     """The notices and their delivery state (pending, sent, failed), newest first."""
     from .clock import iso, local
-    from .store import outbox
 
-    with obj.store.engine.connect() as conn:
-        rows = outbox.list_notices(conn, state=state, channel=channel, limit=limit)
+    rows = obj.store.notices(state=state, channel=channel, limit=limit)
     if fmt == "json":
         click.echo(json.dumps([{k: (iso(v) if isinstance(v, datetime) else v) for k, v in r.items()
                                 if k not in ("claimed_by", "claimed_until")} for r in rows], indent=2))
@@ -260,7 +251,6 @@ def notify_test(obj: Ctx, names: tuple[str, ...]) -> None:
     from .cycle import owner_id
     from .decide import Notice
     from .notify import deliver_due, enqueue
-    from .store import outbox
 
     config, store = obj.config, obj.store
     chans = [c for c in config.channels if not names or c.name in names]
@@ -277,8 +267,7 @@ def notify_test(obj: Ctx, names: tuple[str, ...]) -> None:
         with store.write() as conn:
             enqueue(conn, [c], [Notice("test", key, None, {"kind": "test", "channel": c.name})], now)
     counts = deliver_due(config, store, owner_id())
-    with store.engine.connect() as conn:
-        rows = [r for r in outbox.list_notices(conn, limit=len(chans) * 4) if r["kind"] == "test"]
+    rows = [r for r in store.notices(limit=len(chans) * 4) if r["kind"] == "test"]
     failed = False
     for c in chans:
         r = next((r for r in rows if r["channel"] == c.name and r["key"].startswith(f"test:{c.name}:")), None)

@@ -71,17 +71,8 @@ def owner_id() -> str:
 def all_targets(config: Config, store: Store | None = None) -> list[Target]:
     targets = list(config.targets)
     if store is not None and any(t.family for t in targets):
-        targets += [Target(id=t) for t in store_discovered(store)]
+        targets += [Target(id=t) for t in store.discovered_targets()]
     return targets
-
-
-def store_discovered(store: Store) -> list[str]:
-    from sqlalchemy import select
-
-    from .store import schema as S
-
-    with store.engine.connect() as conn:
-        return [r[0] for r in conn.execute(select(S.discovered_targets.c.target))]
 
 
 def parse_key(kind: str, targets: Sequence[Target]) -> str:

@@ -419,6 +419,30 @@ class Store:
             return [dict(r._mapping) for r in conn.execute(q)]
 
     @_guard
+    def discovered_targets(self) -> list[str]:
+        """Ids first seen through a family target, now tracked on their own."""
+        with self.engine.connect() as conn:
+            return [r[0] for r in conn.execute(select(S.discovered_targets.c.target).order_by(
+                S.discovered_targets.c.id))]
+
+    @_guard
+    def notices(self, *, state: str | None = None, channel: str | None = None, limit: int = 200
+                ) -> list[dict[str, Any]]:
+        """The outbox, newest first."""
+        from . import outbox
+
+        with self.engine.connect() as conn:
+            return outbox.list_notices(conn, state=state, channel=channel, limit=limit)
+
+    @_guard
+    def channel_health(self) -> dict[str, dict[str, Any]]:
+        """Per channel: notices sent, pending and failed, and the last error."""
+        from . import outbox
+
+        with self.engine.connect() as conn:
+            return outbox.channel_health(conn)
+
+    @_guard
     def count(self, table: str) -> int:
         with self.engine.connect() as conn:
             return conn.execute(select(func.count()).select_from(S.metadata.tables[table])).scalar_one()
