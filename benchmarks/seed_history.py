@@ -204,17 +204,16 @@ def seed(url: str, args: argparse.Namespace) -> dict[str, float]:
             for table in ("sources", "snapshots", "probe_runs", "signals"):
                 conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                                   f"(SELECT coalesce(max(id), 1) FROM {table}))"))
-    raw = store.engine.raw_connection()  # outside any transaction: ANALYZE, and a WAL checkpoint on SQLite
-    try:
-        if store.dialect == "postgresql":
-            raw.driver_connection.autocommit = True
-        cur = raw.cursor()
-        cur.execute("ANALYZE")
-        if store.dialect == "sqlite":
-            cur.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        cur.close()
-    finally:
-        raw.close()
+    if store.dialect == "postgresql":  # outside a transaction; the pool resets the isolation level after
+        with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM ANALYZE")
+    else:
+        raw = store.engine.raw_connection()  # the engine's own BEGIN would hold the checkpoint back
+        try:
+            raw.cursor().execute("ANALYZE")
+            raw.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            raw.close()
     store.close()
     live = sum(1 for s in signals if s["vanished_at"] is None)
     print(f"seeded {url.split('@')[-1]}: {len(sources)} sources, {len(runs):,} probe runs "

@@ -15,12 +15,11 @@ import time
 import zlib
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
-from xml.etree import ElementTree as ET
 
 from sqlalchemy import Select, and_, case, func, or_, select
 
@@ -28,7 +27,6 @@ from . import __version__
 from .clock import iso, utcnow
 from .evidence import Authority, Level
 from .logs import redact
-from .sources._text import decode
 from .store import Store, redact_url
 from .store import schema as S
 from .targets import Matcher
@@ -108,6 +106,7 @@ class RunInfo:
     """One probe run as explain shows it."""
 
     id: int
+    source_id: int
     started_at: datetime
     outcome: str
     http_status: int | None
@@ -137,7 +136,7 @@ class ContextLine:
 class Context:
     """Where the evidence sits in the stored document."""
 
-    found_by: str  # "excerpt": the excerpt's words in order; "model id": the occurrence nearest its words
+    found_by: str  # "excerpt" (its words in order), "location" (the model id after its words), "model id"
     line: int  # the first line of the hit
     total_lines: int
     lines: tuple[ContextLine, ...]
@@ -191,6 +190,8 @@ class Explanation:
 
 def explain(store: Store, signal_id: int, *, context_lines: int = 2, max_diff_lines: int = 60) -> Explanation | None:
     """The provenance of signal `signal_id`, or None when there is no such signal."""
+    from .sources._text import decode  # the parsers' own decoding (it imports bs4: only explain pays)
+
     sig, src = S.signals, S.sources
     with store.engine.connect() as conn:
         row = conn.execute(select(sig, src.c.name.label("source")).join(src, src.c.id == sig.c.source_id)
@@ -251,8 +252,9 @@ def _run(conn: Any, run_id: int | None) -> RunInfo | None:
     r = S.probe_runs
     row = conn.execute(select(r).where(r.c.id == run_id)).one_or_none()
     return None if row is None else RunInfo(
-        id=row.id, started_at=row.started_at, outcome=row.outcome, http_status=row.http_status, bytes=row.bytes,
-        duration_ms=row.duration_ms, snapshot_id=row.snapshot_id, error=safe(row.error) or None)
+        id=row.id, source_id=row.source_id, started_at=row.started_at, outcome=row.outcome,
+        http_status=row.http_status, bytes=row.bytes, duration_ms=row.duration_ms, snapshot_id=row.snapshot_id,
+        error=safe(row.error) or None)
 
 
 def _latest_snapshot_run(conn: Any, source_id: int, before: RunInfo, *, inclusive: bool,
@@ -382,17 +384,18 @@ def _diff(old: str, new: str, base_run: RunInfo, base: SnapshotInfo, snap: Snaps
     shown = omitted = 0
     for h in chosen:
         room = max_lines - len(out)
-        if room <= 1:
+        if room < 6:  # no room for a useful piece of another hunk
             omitted += len(h)
             continue
         if len(h) > room:
             kept = _around_model_id(h, room, model_id, matcher)
-            omitted += len(h) - len(kept)
+            omitted += len(h) - len(kept) + 1  # the "… more lines" note is not a diff line
             h = kept
         out.extend(h)
         shown += 1
-    omitted += sum(len(h) for h in hunks if h not in chosen)
-    header = [f"--- snapshot #{base.id} sha256:{base.content_hash[:12]} ({iso(base_run.started_at)}, run #{base_run.id})",
+    omitted += sum(map(len, hunks)) - sum(map(len, chosen))  # the hunks that do not name the model id
+    header = [f"--- snapshot #{base.id} sha256:{base.content_hash[:12]} "
+              f"({iso(base_run.started_at)}, run #{base_run.id})",
               f"+++ snapshot #{snap.id} sha256:{snap.content_hash[:12]}"]
     return Diff(base_run=base_run, base_snapshot=base, lines=tuple(header + [safe(_cut(x, 0, False)) for x in out])
                 if out else (), hunks_shown=shown, hunks_total=len(hunks), lines_omitted=omitted,
@@ -510,6 +513,7 @@ class TimelineEntry:
     url: str
     live: bool  # the source shows this level now
     last_seen: datetime  # the last time the source showed it
+    vanished_at: datetime | None  # not live: since when the source no longer shows it
 
 
 @dataclass(frozen=True)
@@ -543,17 +547,20 @@ def timeline(store: Store, target: str) -> Timeline:
     q = (select(firsts, src.c.name).join(src, src.c.id == firsts.c.source_id)
          .where(firsts.c.rank == 1).order_by(firsts.c.first_seen, src.c.name, firsts.c.level))
     live_q = (select(sig.c.source_id, sig.c.level, func.max(sig.c.last_seen).label("last_seen"),
+                     func.max(sig.c.vanished_at).label("vanished_at"),
                      func.sum(case((sig.c.vanished_at.is_(None), 1), else_=0)).label("live"))
               .where(sig.c.target == target).group_by(sig.c.source_id, sig.c.level))
     with store.engine.connect() as conn:
         state = {(r.source_id, r.level): r for r in conn.execute(live_q)}
         rows = conn.execute(q).all()
-    entries = tuple(TimelineEntry(
-        first_seen=r.first_seen, source=r.name, authority=r.authority, level=r.level,
-        evidence_type=r.evidence_type, model_id=r.model_id, signal_id=r.id, url=r.url,
-        live=bool(state[(r.source_id, r.level)].live), last_seen=state[(r.source_id, r.level)].last_seen)
-        for r in rows)
-    return Timeline(target=target, entries=entries)
+    entries = []
+    for r in rows:
+        now = state[(r.source_id, r.level)]
+        entries.append(TimelineEntry(
+            first_seen=r.first_seen, source=r.name, authority=r.authority, level=r.level,
+            evidence_type=r.evidence_type, model_id=r.model_id, signal_id=r.id, url=r.url, live=bool(now.live),
+            last_seen=now.last_seen, vanished_at=None if now.live else now.vanished_at))
+    return Timeline(target=target, entries=tuple(entries))
 
 
 # ---------------------------------------------------------------------------------- report
@@ -752,6 +759,8 @@ _NOTICE_TITLES = {
 
 def atom_feed(store: Store, *, limit: int = 100, target: str | None = None, now: datetime | None = None) -> bytes:
     """An Atom feed of the newest evidence (signals) and notices, newest first, `limit` of each at most."""
+    from xml.etree import ElementTree as ET
+
     now = now or utcnow()
     sig, src, n = S.signals, S.sources, S.notices
     q = select(sig, src.c.name.label("source")).join(src, src.c.id == sig.c.source_id)
@@ -803,9 +812,10 @@ def atom_feed(store: Store, *, limit: int = 100, target: str | None = None, now:
         if payload.get("error"):
             lines.append(f"error: {safe(str(payload['error']))}")
         eid = f"{TAG}notice/{quote(r['key'], safe='')}"
+        link = _href(first.get("url") or payload.get("url"))
         entries.append((r["created_at"], dict(id=eid, title=safe(title), updated=r["created_at"],
-                                              published=r["created_at"], link=_href(first.get("url") or payload.get("url")),
-                                              text="\n".join(lines), category=r["kind"])))
+                                              published=r["created_at"], link=link, text="\n".join(lines),
+                                              category=r["kind"])))
     entries.sort(key=lambda e: e[0], reverse=True)
 
     ET.register_namespace("", ATOM)
@@ -850,61 +860,124 @@ class PruneResult:
     kept_because: dict[str, int] = field(default_factory=dict)  # reason -> old unchanged runs kept
 
 
-def prune(store: Store, cutoff: datetime, *, dry_run: bool = False) -> PruneResult:
+def prune(store: Store, cutoff: datetime, *, dry_run: bool = False, batch: int = 20_000) -> PruneResult:
     """Delete probe runs that changed nothing and are older than `cutoff`, then the snapshots nothing refers to.
 
     Kept: every run that added or removed a signal (changed); every run a signal names (first, last,
     vanished); the newest run of each source; and, for each changed run, the run that read the document it
-    is compared against (so `explain` still shows its diff). Signals are never deleted. One transaction:
-    on SQLite the daemon's writes wait for it.
+    is compared against (so `explain` still shows its diff). Signals are never deleted.
+
+    The runs go `batch` per transaction, so a SQLite daemon's writes wait a fraction of a second, not the
+    whole prune; each transaction also keeps what probes recorded since the plan need, and the snapshots
+    are chosen in the last one, from what refers to them then.
     """
     t0 = time.perf_counter()
-    r, sig, snap, src = S.probe_runs, S.signals, S.snapshots, S.sources
-    with store.write() as conn:
+    r, snap = S.probe_runs, S.snapshots
+    with store.engine.connect() as conn:
         runs_before = conn.execute(select(func.count()).select_from(r)).scalar_one()
         snapshots_before = conn.execute(select(func.count()).select_from(snap)).scalar_one()
-        referenced: set[int] = set()
-        for row in conn.execute(select(sig.c.first_probe_run_id, sig.c.last_probe_run_id,
-                                       sig.c.vanished_probe_run_id)):
-            referenced.update(x for x in row if x is not None)
-        newest: set[int] = set()
-        for sid in conn.execute(select(src.c.id)).scalars():
-            rid = conn.execute(select(r.c.id).where(r.c.source_id == sid)
-                               .order_by(r.c.started_at.desc(), r.c.id.desc()).limit(1)).scalar()
-            if rid is not None:
-                newest.add(rid)
-        bearing = conn.execute(select(r.c.id, r.c.source_id, r.c.snapshot_id, r.c.changed)
-                               .where(or_(r.c.snapshot_id.is_not(None), r.c.changed))
-                               .order_by(r.c.source_id, r.c.started_at, r.c.id)).all()
+        planned_upto = conn.execute(select(func.coalesce(func.max(r.c.id), 0))).scalar_one()
+        referenced = _named_by_signals(conn)
+        newest = _newest_runs(conn)
+        bearing = _bearing(conn)
         bases = _diff_bases(bearing)
         old = conn.execute(select(r.c.id).where(r.c.changed.is_(False), r.c.started_at < cutoff)).scalars().all()
         reasons: Counter[str] = Counter()
         doomed: list[int] = []
         for rid in old:
             why = ("named by a signal" if rid in referenced else "newest of its source" if rid in newest
-                   else "read a document a change is compared against" if rid in bases else None)
+                   else _BASE if rid in bases else None)
             if why:
                 reasons[why] += 1
             else:
                 doomed.append(rid)
-        gone = set(doomed)
-        needed = {s for rid, _, s, _ in bearing if s is not None and rid not in gone}
-        needed.update(x for x in conn.execute(select(sig.c.first_snapshot_id).distinct()).scalars() if x is not None)
-        needed.update(x for x in conn.execute(select(src.c.snapshot_id)).scalars() if x is not None)
-        orphans = [sid for sid in conn.execute(select(snap.c.id)).scalars() if sid not in needed]
-        freed = 0
-        for chunk in _chunks(orphans):
-            freed += conn.execute(select(func.coalesce(func.sum(func.length(snap.c.body)), 0))
-                                  .where(snap.c.id.in_(chunk))).scalar_one()
-        if not dry_run:
-            for chunk in _chunks(doomed):
-                conn.execute(r.delete().where(r.c.id.in_(chunk)))
-            for chunk in _chunks(orphans):
-                conn.execute(snap.delete().where(snap.c.id.in_(chunk)))
-    return PruneResult(cutoff=cutoff, dry_run=dry_run, runs_before=runs_before, runs_removed=len(doomed),
-                       runs_kept_old=sum(reasons.values()), snapshots_before=snapshots_before,
-                       snapshots_removed=len(orphans), snapshot_bytes_removed=int(freed),
-                       seconds=round(time.perf_counter() - t0, 3), kept_because=dict(reasons))
+        if dry_run:
+            gone = set(doomed)
+            needed = {s for rid, _, s, _ in bearing if s is not None and rid not in gone}
+            orphans, freed = _orphans(conn, needed)
+    removed = 0
+    if not dry_run:
+        for chunk in _chunks(doomed, batch):
+            with store.write() as conn:
+                late = _bases_since(conn, planned_upto)  # changes recorded while we prune keep their bases
+                ids = [rid for rid in chunk if rid not in late]
+                reasons[_BASE] += len(chunk) - len(ids)
+                for part in _chunks(ids):
+                    conn.execute(r.delete().where(r.c.id.in_(part)))
+                removed += len(ids)
+        with store.write() as conn:
+            needed = set(conn.execute(select(r.c.snapshot_id).distinct().where(r.c.snapshot_id.is_not(None)))
+                         .scalars())
+            orphans, freed = _orphans(conn, needed)
+            for part in _chunks(orphans):
+                conn.execute(snap.delete().where(snap.c.id.in_(part)))
+    return PruneResult(cutoff=cutoff, dry_run=dry_run, runs_before=runs_before,
+                       runs_removed=len(doomed) if dry_run else removed, runs_kept_old=sum(reasons.values()),
+                       snapshots_before=snapshots_before, snapshots_removed=len(orphans),
+                       snapshot_bytes_removed=int(freed), seconds=round(time.perf_counter() - t0, 3),
+                       kept_because=dict(reasons))
+
+
+_BASE = "read a document a change is compared against"
+
+
+def _named_by_signals(conn: Any) -> set[int]:
+    sig = S.signals
+    out: set[int] = set()
+    for row in conn.execute(select(sig.c.first_probe_run_id, sig.c.last_probe_run_id, sig.c.vanished_probe_run_id)):
+        out.update(x for x in row if x is not None)
+    return out
+
+
+def _newest_runs(conn: Any) -> set[int]:
+    r = S.probe_runs
+    out = set()
+    for sid in conn.execute(select(S.sources.c.id)).scalars():
+        rid = conn.execute(select(r.c.id).where(r.c.source_id == sid)
+                           .order_by(r.c.started_at.desc(), r.c.id.desc()).limit(1)).scalar()
+        if rid is not None:
+            out.add(rid)
+    return out
+
+
+def _bearing(conn: Any) -> list[Any]:
+    """(id, source_id, snapshot_id, changed) of the runs that stored a document or changed something,
+    by source, in time order: all `_diff_bases` needs."""
+    r = S.probe_runs
+    return conn.execute(select(r.c.id, r.c.source_id, r.c.snapshot_id, r.c.changed)
+                        .where(or_(r.c.snapshot_id.is_not(None), r.c.changed))
+                        .order_by(r.c.source_id, r.c.started_at, r.c.id)).all()
+
+
+def _bases_since(conn: Any, after_id: int) -> set[int]:
+    """The runs the changes recorded after run `after_id` are compared against, by explain's own query."""
+    r = S.probe_runs
+    keep: set[int] = set()
+    for rid in conn.execute(select(r.c.id).where(r.c.changed, r.c.id > after_id)).scalars():
+        run = _run(conn, rid)
+        if run is None:
+            continue
+        doc = run if run.snapshot_id is not None else _latest_snapshot_run(conn, run.source_id, run, inclusive=True)
+        if doc is None:
+            continue
+        keep.add(doc.id)
+        base = _latest_snapshot_run(conn, run.source_id, run, inclusive=False, not_snapshot=doc.snapshot_id)
+        if base is not None:
+            keep.add(base.id)
+    return keep
+
+
+def _orphans(conn: Any, needed: set[int]) -> tuple[list[int], int]:
+    """The snapshots neither a run in `needed`, a signal nor a source refers to, and their compressed bytes."""
+    snap, sig, src = S.snapshots, S.signals, S.sources
+    needed = needed | {x for x in conn.execute(select(sig.c.first_snapshot_id).distinct()).scalars() if x is not None}
+    needed.update(x for x in conn.execute(select(src.c.snapshot_id)).scalars() if x is not None)
+    orphans = [sid for sid in conn.execute(select(snap.c.id)).scalars() if sid not in needed]
+    freed = 0
+    for part in _chunks(orphans):
+        freed += conn.execute(select(func.coalesce(func.sum(func.length(snap.c.body)), 0))
+                              .where(snap.c.id.in_(part))).scalar_one()
+    return orphans, int(freed)
 
 
 def _diff_bases(runs: Sequence[Any]) -> set[int]:

@@ -86,16 +86,18 @@ signals = Table(
     Column("first_seen", DateTime, nullable=False),
     Column("last_seen", DateTime, nullable=False),
     Column("first_probe_run_id", ForeignKey("probe_runs.id"), nullable=False),
-    Column("last_probe_run_id", ForeignKey("probe_runs.id"), nullable=False),
+    # No foreign key here (since 0002): every probe moves this to its own run, and on PostgreSQL the index a
+    # foreign key needs for fast deletes (`watcher prune`) would make each of those updates write every
+    # index of the table instead of being HOT. `prune` keeps every run a signal names.
+    Column("last_probe_run_id", Id, nullable=False),
     Column("first_snapshot_id", ForeignKey("snapshots.id")),
     Column("vanished_at", DateTime),
     Column("vanished_probe_run_id", ForeignKey("probe_runs.id")),
     Index(None, "target", "first_seen"),
     Index(None, "first_seen"),
-    # The columns that refer to probe runs and snapshots, indexed so that deleting one (`watcher prune`)
-    # checks its foreign keys with a lookup, not a scan of every signal per row deleted.
+    # The foreign keys to probe runs and snapshots, indexed so that deleting one (`watcher prune`) checks
+    # them with a lookup, not a scan of every signal per row deleted. None of them changes after insert.
     Index(None, "first_probe_run_id"),
-    Index(None, "last_probe_run_id"),
     Index(None, "vanished_probe_run_id"),
     Index(None, "first_snapshot_id"),
 )
