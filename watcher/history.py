@@ -27,7 +27,7 @@ from . import __version__
 from .clock import iso, utcnow
 from .evidence import Authority, Level
 from .logs import redact
-from .store import Store, redact_url
+from .store import HistoryFilter, Store, redact_url
 from .store import schema as S
 from .targets import Matcher
 
@@ -47,38 +47,6 @@ def safe(text: str | None) -> str:
     """Text from the web made safe to print: control characters, bidi overrides and configured secrets
     removed (an error message may quote a URL that carried a key)."""
     return redact(_UNSAFE.sub("", text or ""))
-
-
-# ---------------------------------------------------------------------------------- history
-@dataclass(frozen=True)
-class HistoryFilter:
-    """What `watcher history` narrows the signals to. Times are naive UTC; `until` is exclusive."""
-
-    target: str | None = None
-    source: str | None = None
-    level: str | None = None
-    authority: str | None = None
-    evidence_type: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
-
-    def where(self, q: Select) -> Select:  # type: ignore[type-arg]
-        sig, src = S.signals, S.sources
-        if self.target:
-            q = q.where(sig.c.target == self.target.lower())
-        if self.source:
-            q = q.where(src.c.name == self.source)
-        if self.level:
-            q = q.where(sig.c.level == self.level)
-        if self.authority:
-            q = q.where(sig.c.authority == self.authority)
-        if self.evidence_type:
-            q = q.where(sig.c.evidence_type == self.evidence_type)
-        if self.since:
-            q = q.where(sig.c.first_seen >= self.since)
-        if self.until:
-            q = q.where(sig.c.first_seen < self.until)
-        return q
 
 
 def count_history(store: Store, f: HistoryFilter) -> int:

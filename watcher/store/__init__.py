@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, create_engine, event, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, Select, and_, bindparam, create_engine, event, func, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
 from ..clock import utcnow
@@ -131,6 +131,38 @@ class SourceRow:
     url: str
     authority: str
     target: str | None = None
+
+
+# ---------------------------------------------------------------------------------- history
+@dataclass(frozen=True)
+class HistoryFilter:
+    """What `watcher history` narrows the signals to. Times are naive UTC; `until` is exclusive."""
+
+    target: str | None = None
+    source: str | None = None
+    level: str | None = None
+    authority: str | None = None
+    evidence_type: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def where(self, q: Select) -> Select:  # type: ignore[type-arg]
+        sig, src = S.signals, S.sources
+        if self.target:
+            q = q.where(sig.c.target == self.target.lower())
+        if self.source:
+            q = q.where(src.c.name == self.source)
+        if self.level:
+            q = q.where(sig.c.level == self.level)
+        if self.authority:
+            q = q.where(sig.c.authority == self.authority)
+        if self.evidence_type:
+            q = q.where(sig.c.evidence_type == self.evidence_type)
+        if self.since:
+            q = q.where(sig.c.first_seen >= self.since)
+        if self.until:
+            q = q.where(sig.c.first_seen < self.until)
+        return q
 
 
 class Store:
@@ -392,27 +424,11 @@ class Store:
             return [dict(r._mapping) for r in conn.execute(q)]
 
     @_guard
-    def history(self, *, target: str | None = None, source: str | None = None, level: str | None = None,
-                authority: str | None = None, evidence_type: str | None = None,
-                since: datetime | None = None, until: datetime | None = None,
-                limit: int | None = None) -> list[dict[str, Any]]:
+    def history(self, *, limit: int | None = None, **filters: Any) -> list[dict[str, Any]]:
+        """Signals with their source's name, oldest first; `filters` are HistoryFilter's fields."""
         sig, src = S.signals, S.sources
-        q = select(sig, src.c.name.label("source")).join(src, src.c.id == sig.c.source_id)
-        if target:
-            q = q.where(sig.c.target == target.lower())
-        if source:
-            q = q.where(src.c.name == source)
-        if level:
-            q = q.where(sig.c.level == level)
-        if authority:
-            q = q.where(sig.c.authority == authority)
-        if evidence_type:
-            q = q.where(sig.c.evidence_type == evidence_type)
-        if since:
-            q = q.where(sig.c.first_seen >= since)
-        if until:
-            q = q.where(sig.c.first_seen < until)
-        q = q.order_by(sig.c.first_seen, sig.c.id)
+        q = HistoryFilter(**filters).where(select(sig, src.c.name.label("source")).join(
+            src, src.c.id == sig.c.source_id)).order_by(sig.c.first_seen, sig.c.id)
         if limit:
             q = q.limit(limit)
         with self.engine.connect() as conn:
