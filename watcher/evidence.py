@@ -6,6 +6,7 @@ Pure values; nothing here touches the network or the database.
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
 
 
@@ -116,6 +117,12 @@ class Verdict(str, enum.Enum):
     MENTIONED = "mentioned"
     NO_EVIDENCE = "no_evidence"
     UNKNOWN = "unknown"
+
+
+# C0/C1 controls (tab and newline kept), DEL, bidi overrides and isolates ("Trojan Source"), and the
+# two non-characters XML 1.0 refuses: what a fetched page may hold that must not reach a terminal, a
+# chat message, a browser or a feed reader as anything but plain text.
+UNSAFE_CHARS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ufffe\uffff]")
 
 
 def clip(text: str, limit: int = EXCERPT_MAX) -> str:

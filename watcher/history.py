@@ -25,7 +25,7 @@ from sqlalchemy import Select, and_, case, func, or_, select
 
 from . import __version__
 from .clock import iso, utcnow
-from .evidence import Authority, Level
+from .evidence import UNSAFE_CHARS, Authority, Level
 from .logs import redact
 from .store import HistoryFilter, Store, redact_url
 from .store import schema as S
@@ -37,16 +37,10 @@ if TYPE_CHECKING:
 TEMPLATES = Path(__file__).parent / "templates"
 REPORT_TEMPLATE = "report.html.j2"
 
-# C0/C1 controls (tab and newline kept), DEL, bidi overrides and isolates ("Trojan Source"), and the
-# two non-characters XML 1.0 refuses: what a fetched page may hold that must not reach a terminal, a
-# browser or a feed reader as anything but plain text.
-_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ufffe\uffff]")
-
-
 def safe(text: str | None) -> str:
     """Text from the web made safe to print: control characters, bidi overrides and configured secrets
     removed (an error message may quote a URL that carried a key)."""
-    return redact(_UNSAFE.sub("", text or ""))
+    return redact(UNSAFE_CHARS.sub("", text or ""))
 
 
 def count_history(store: Store, f: HistoryFilter) -> int:

@@ -21,6 +21,7 @@ import jinja2
 from .. import __version__
 from ..clock import iso, utcnow
 from ..config import Config
+from ..evidence import UNSAFE_CHARS
 from ..logs import redact
 
 if TYPE_CHECKING:
@@ -36,9 +37,6 @@ SUBJECT_MAX = 200
 SLACK_SECTION_MAX = 3000  # Slack rejects a section text longer than this (invalid_blocks)
 SLACK_BLOCKS_MAX = 50  # and a message with more blocks than this
 
-# C0 and C1 controls (tab and newline kept), DEL, and the bidi overrides and isolates that can make
-# text read differently from what it is ("Trojan Source").
-_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _MENTION = re.compile(r"@(channel|here|everyone)", re.IGNORECASE)
 _ZWJ = "\u200d"
 _EVIDENCE_FIELDS = ("source", "url", "level", "evidence_type", "excerpt", "first_seen", "location", "model_id")
@@ -56,7 +54,7 @@ class Rendered:
 def clean(text: str) -> str:
     """Fetched text made safe to show: line endings unified, control characters removed."""
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u2028", "\n").replace("\u2029", "\n")
-    return _CONTROLS.sub("", text)
+    return UNSAFE_CHARS.sub("", text)
 
 
 def slack_escape(text: str) -> str:
