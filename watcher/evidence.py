@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -133,18 +134,33 @@ def clip(text: str, limit: int = EXCERPT_MAX) -> str:
     return cleaned[: limit - 1] + "…"
 
 
+class Signals:
+    """Collects a parser's signals, keeping at most SIGNALS_PER_TYPE_MAX per target and type and
+    dropping repeats of a key, as it goes.
+
+    The excerpt may be given as a function: it is built only for a signal that is kept, so a page
+    naming the target ten thousand times costs ten thousand matches, not ten thousand excerpts.
+    """
+
+    def __init__(self) -> None:
+        self.kept: list[Signal] = []
+        self._keys: set[tuple[str, str, str, str]] = set()
+        self._per_type: dict[tuple[str, EvidenceType], int] = {}
+
+    def add(self, target: str, model_id: str, evidence_type: EvidenceType, location: str,
+            excerpt: str | Callable[[], str], published: str | None = None) -> None:
+        key = (target, evidence_type.value, location, model_id)
+        if key in self._keys or self._per_type.get((target, evidence_type), 0) >= SIGNALS_PER_TYPE_MAX:
+            return
+        self._keys.add(key)
+        self._per_type[(target, evidence_type)] = self._per_type.get((target, evidence_type), 0) + 1
+        text = excerpt() if callable(excerpt) else excerpt
+        self.kept.append(Signal(target, model_id, evidence_type, text, location, published))
+
+
 def bounded(signals: list[Signal]) -> list[Signal]:
     """Drop repeats of the same key and keep at most SIGNALS_PER_TYPE_MAX per target and type."""
-    seen: set[tuple[str, str, str, str]] = set()
-    per_type: dict[tuple[str, EvidenceType], int] = {}
-    out: list[Signal] = []
+    out = Signals()
     for s in signals:
-        if s.key in seen:
-            continue
-        n = per_type.get((s.target, s.evidence_type), 0)
-        if n >= SIGNALS_PER_TYPE_MAX:
-            continue
-        seen.add(s.key)
-        per_type[(s.target, s.evidence_type)] = n + 1
-        out.append(s)
-    return out
+        out.add(s.target, s.model_id, s.evidence_type, s.location, s.excerpt, s.published)
+    return out.kept

@@ -10,14 +10,13 @@ import codecs
 import datetime as dt
 import re
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from bs4 import BeautifulSoup, CData, NavigableString, Tag
 from bs4 import GuessedAtParserWarning, MarkupResemblesLocatorWarning, XMLParsedAsHTMLWarning
 
 from ..errors import ParseError
-from ..evidence import SIGNALS_PER_TYPE_MAX, EvidenceType, Signal, clip
+from ..evidence import EvidenceType, Signals, clip
 from . import Document
 
 # --- decoding ---------------------------------------------------------------------------------
@@ -100,36 +99,6 @@ def document_text(doc: Document) -> str:
 
 
 # --- collecting signals -----------------------------------------------------------------------
-
-
-class Signals:
-    """Collects a parser's signals, keeping what `evidence.bounded` would keep as it goes.
-
-    The excerpt may be given as a function: it is built only for a signal that is kept, so a page
-    naming the target ten thousand times costs ten thousand matches, not ten thousand excerpts.
-    """
-
-    def __init__(self) -> None:
-        self.kept: list[Signal] = []
-        self._keys: set[tuple[str, str, str, str]] = set()
-        self._per_type: dict[tuple[str, EvidenceType], int] = {}
-
-    def add(
-        self,
-        target: str,
-        model_id: str,
-        evidence_type: EvidenceType,
-        location: str,
-        excerpt: str | Callable[[], str],
-        published: str | None = None,
-    ) -> None:
-        key = (target, evidence_type.value, location, model_id)
-        if key in self._keys or self._per_type.get((target, evidence_type), 0) >= SIGNALS_PER_TYPE_MAX:
-            return
-        self._keys.add(key)
-        self._per_type[(target, evidence_type)] = self._per_type.get((target, evidence_type), 0) + 1
-        text = excerpt() if callable(excerpt) else excerpt
-        self.kept.append(Signal(target, model_id, evidence_type, text, location, published))
 
 
 # --- excerpts ---------------------------------------------------------------------------------
@@ -509,3 +478,10 @@ def markdown_blocks(text: str) -> list[Block]:
         i += 1
     flush()
     return out
+
+
+def add_mentions(found: Signals, hits: list, location: str, text: str) -> None:  # type: ignore[type-arg]
+    """Each hit as a page mention at `location`, its excerpt cut from `text` around it."""
+    for m in hits:
+        found.add(m.target, m.model_id, EvidenceType.PAGE_MENTION, location,
+                  lambda m=m: snippet(text, m.start, m.end))

@@ -10,10 +10,10 @@ is an entry of its own. The location is the heading path from the dated heading 
 
 from __future__ import annotations
 
-from ..evidence import EvidenceType, Signal, bounded, clip
+from ..evidence import EvidenceType, Signal, Signals, bounded, clip
 from ..targets import Matcher
 from . import Document
-from ._text import Block, Signals, blocks, document_text, find_date, snippet
+from ._text import Block, add_mentions, blocks, document_text, find_date
 
 ENTRY_LEVELS = 4  # headings deeper than h4 are text inside an entry
 TOP = "(top)"
@@ -48,14 +48,7 @@ def parse(doc: Document, matcher: Matcher) -> list[Signal]:
         dated = next((j for j in range(len(stack) - 1, -1, -1) if stack[j][1]), None)
         if dated is None or block.kind == "title":
             where = "title" if block.kind == "title" else (clip(stack[-1][0].text, 120) if stack else TOP)
-            for m in hits:
-                found.add(
-                    m.target,
-                    m.model_id,
-                    EvidenceType.PAGE_MENTION,
-                    where,
-                    lambda b=block, m=m: snippet(b.text, m.start, m.end),
-                )
+            add_mentions(found, hits, where, block.text)
             continue
         location = " > ".join(clip(h.text, 120) for h, _ in stack[dated:])
         for m in hits:

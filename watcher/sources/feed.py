@@ -15,10 +15,10 @@ from typing import Any
 import feedparser
 
 from ..errors import ParseError
-from ..evidence import EXCERPT_MAX, EvidenceType, Signal, bounded, clip
+from ..evidence import EXCERPT_MAX, EvidenceType, Signal, Signals, bounded, clip
 from ..targets import Matcher
 from . import Document
-from ._text import Signals, html_text, snippet
+from ._text import html_text, snippet
 
 
 def _text_of(detail: Any, value: str) -> str:

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import re
 
-from ..evidence import EvidenceType, Signal, bounded
+from ..evidence import EvidenceType, Signal, Signals, bounded
 from ..targets import Matcher
 from . import Document
-from ._text import Signals, blocks, document_text, snippet
+from ._text import blocks, document_text, snippet
 
 # The label of the id line; what follows it (the id) is the matcher's business.
 _MODEL_ID_LABEL = re.compile(r"\bmodel[\s_-]*id\b[\s:：|=`'\"]*", re.IGNORECASE)

@@ -12,10 +12,10 @@ import json
 from typing import Any
 
 from ..errors import ParseError
-from ..evidence import EvidenceType, Signal, bounded, clip
+from ..evidence import EvidenceType, Signal, Signals, bounded, clip
 from ..targets import Matcher
 from . import Document
-from ._text import Signals, decode
+from ._text import decode
 
 
 def _created(entry: dict[str, Any]) -> str | None:

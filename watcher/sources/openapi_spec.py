@@ -30,10 +30,10 @@ from yaml.events import (
 )
 
 from ..errors import ParseError
-from ..evidence import EvidenceType, Signal, bounded, clip
+from ..evidence import EvidenceType, Signal, Signals, bounded, clip
 from ..targets import Matcher
 from . import Document
-from ._text import Signals, decode, snippet
+from ._text import decode, snippet
 
 _COMBINERS = frozenset({"anyOf", "oneOf", "allOf"})
 _VALUE_KEYS = frozenset({"example", "default", "const"})

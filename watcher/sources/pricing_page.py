@@ -9,10 +9,10 @@ title, href) are not the page's text and never count.
 
 from __future__ import annotations
 
-from ..evidence import EvidenceType, Signal, bounded, clip
+from ..evidence import EvidenceType, Signal, Signals, bounded, clip
 from ..targets import Matcher
 from . import Document
-from ._text import Signals, blocks, document_text, snippet
+from ._text import add_mentions, blocks, document_text
 
 TOP = "(top)"  # where a mention before the first heading is
 
@@ -36,13 +36,5 @@ def parse(doc: Document, matcher: Matcher) -> list[Signal]:
             for m in hits:
                 found.add(m.target, m.model_id, EvidenceType.PRICING_ROW, location, lambda b=block: clip(b.text))
             continue
-        where = "title" if block.kind == "title" else (heading or TOP)
-        for m in hits:
-            found.add(
-                m.target,
-                m.model_id,
-                EvidenceType.PAGE_MENTION,
-                where,
-                lambda b=block, m=m: snippet(b.text, m.start, m.end),
-            )
+        add_mentions(found, hits, "title" if block.kind == "title" else (heading or TOP), block.text)
     return bounded(found.kept)

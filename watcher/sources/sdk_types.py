@@ -14,10 +14,10 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
-from ..evidence import EvidenceType, Signal, bounded, clip
+from ..evidence import EvidenceType, Signal, Signals, bounded, clip
 from ..targets import Matcher
 from . import Document
-from ._text import Signals, document_text, snippet
+from ._text import document_text, snippet
 
 _PY_TOKENS = re.compile(
     r"""(?P<comment>\#[^\n]*)
