@@ -253,3 +253,12 @@ def test_corroborations_wait_a_minute_and_travel_together(http_server, receiver,
     assert body["kind"] == "corroboration"
     assert sorted(body["notice_keys"]) == ["corroboration:gpt-image-2:b", "corroboration:gpt-image-2:c"]
     assert {e["source"] for e in body["evidence"]} == {"b", "c"}
+
+
+def test_backoff_never_hammers_and_never_gives_up_for_long():
+    from watcher.notify import BACKOFF_MAX, backoff
+
+    assert backoff(0, 0.0) >= 1.0  # "Retry-After: 0" does not become a tight loop
+    assert backoff(0, 120.0) == 120.0  # the server's word is kept
+    delays = [backoff(n, None) for n in range(20)]
+    assert delays[0] < delays[3] and max(delays) <= BACKOFF_MAX * 1.2  # grows, then caps at ~15 min

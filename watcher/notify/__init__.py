@@ -146,8 +146,10 @@ def group(rows: Sequence[dict[str, Any]], channels: dict[str, ChannelConfig]) ->
 
 
 def backoff(attempts: int, retry_after: float | None) -> float:
+    """Seconds before the next attempt: the server's Retry-After when it gave one (at least a second,
+    at most an hour), else exponential with jitter, capped at BACKOFF_MAX."""
     if retry_after is not None:
-        return min(max(retry_after, 0.0), BACKOFF_MAX * 4)
+        return min(max(retry_after, 1.0), BACKOFF_MAX * 4)
     delay = min(BACKOFF_BASE * (2 ** attempts), BACKOFF_MAX)
     return delay * (0.8 + 0.4 * random.random())
 
