@@ -262,3 +262,50 @@ def test_backoff_never_hammers_and_never_gives_up_for_long():
     assert backoff(0, 120.0) == 120.0  # the server's word is kept
     delays = [backoff(n, None) for n in range(20)]
     assert delays[0] < delays[3] and max(delays) <= BACKOFF_MAX * 1.2  # grows, then caps at ~15 min
+
+
+def test_a_family_target_discovers_a_new_model_once_and_tracks_it(http_server, receiver, tmp_path):
+    http_server.route("/v1/models", BEFORE, content_type="application/json")
+    cfg = write_config(tmp_path, http_server, channels=[hooks_channels(receiver)[1]],
+                       extra="")
+    cfg.write_text(cfg.read_text().replace('[[targets]]\nid = "gpt-image-2"\n',
+                                           '[[targets]]\nid = "gpt-image-2"\n[[targets]]\nfamily = "gpt-image-*"\n'))
+    cycle_and_deliver(cfg)
+    assert receiver.received == []  # gpt-image-1 was there from the start: the baseline, not news
+    new = json.dumps({"object": "list", "data": [{"id": "gpt-image-1", "object": "model"},
+                                                 {"id": "gpt-image-2.5", "object": "model"}]}).encode()
+    http_server.route("/v1/models", new, content_type="application/json")
+    report, _ = cycle_and_deliver(cfg)
+    cycle_and_deliver(cfg)
+    kinds = [(h.json()["kind"], h.json()["target"]) for h in receiver.received]
+    assert kinds == [("discovered", "gpt-image-2.5"), ("release", "gpt-image-2.5")]
+    assert {v.target: v.verdict.value for v in report.verdicts}["gpt-image-2.5"] == "confirmed"
+
+
+def test_notify_test_goes_through_the_real_path(http_server, receiver, tmp_path):
+    http_server.route("/v1/models", BEFORE, content_type="application/json")
+    cfg = write_config(tmp_path, http_server, channels=hooks_channels(receiver))
+    r = subprocess.run([sys.executable, "-m", "watcher", "--config", str(cfg), "notify", "test"],
+                       env=env_for(receiver), capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "slack: sent" in r.stdout and "hook: sent" in r.stdout
+    assert sorted(h.path for h in receiver.received) == ["/hook", "/slack"]
+    assert by_path(receiver, "/hook")[0].json()["kind"] == "test"
+    receiver.script([404])
+    r = subprocess.run([sys.executable, "-m", "watcher", "--config", str(cfg), "notify", "test", "--channel",
+                        "hook"], env=env_for(receiver), capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "hook: failed" in r.stdout
+
+
+def test_a_restart_picks_up_the_stored_schedule_without_a_stampede():
+    from datetime import datetime, timedelta
+
+    from watcher.daemon import first_run
+
+    now = datetime(2026, 5, 5, 12, 0, 0)
+    assert first_run(now + timedelta(seconds=400), now, 900) == now + timedelta(seconds=400)  # not due yet: wait
+    overdue = [first_run(now - timedelta(hours=3), now, 900) for _ in range(50)]
+    assert all(now <= t <= now + timedelta(seconds=5) for t in overdue)  # caught up soon, spread out
+    assert len(set(overdue)) > 1
+    grid = first_run(now - timedelta(seconds=2.5), now, 1.0)  # a short interval stays on the slot grid
+    assert grid == now + timedelta(seconds=0.5)

@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 import click
 
 from . import __version__
+from .config import SOURCE_KINDS
 from .errors import WatcherError
 
 EXIT_UNREAD = 5
@@ -383,8 +384,7 @@ def check(obj: Ctx, target: str) -> None:
 # ------------------------------------------------------------------ scan
 @cli.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
-@click.option("--kind", "-k", required=True, type=click.Choice(
-    ["models_api", "openapi_spec", "sdk_types", "pricing_page", "changelog", "model_page", "feed"]))
+@click.option("--kind", "-k", required=True, type=click.Choice(SOURCE_KINDS))
 @click.option("--target", "-t", "targets", multiple=True, metavar="ID",
               help="Model id to look for (repeatable; default gpt-image-2).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
@@ -464,8 +464,7 @@ def db_current(obj: Ctx) -> None:
 @click.option("--path", "path", metavar="FILE", help="With --git: the file's path inside the clone.")
 @click.option("--dir", "folder", type=click.Path(file_okay=False), metavar="DIR",
               help="Instead of git: a folder of saved versions (dated names such as openapi-2026-05-13-x.yaml).")
-@click.option("--kind", "-k", required=True, type=click.Choice(
-    ["models_api", "openapi_spec", "sdk_types", "pricing_page", "changelog", "model_page", "feed"]))
+@click.option("--kind", "-k", required=True, type=click.Choice(SOURCE_KINDS))
 @click.option("--target", "-t", "targets", multiple=True, metavar="ID",
               help="Model id to follow (repeatable; default gpt-image-2).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
