@@ -309,3 +309,21 @@ def test_a_restart_picks_up_the_stored_schedule_without_a_stampede():
     assert len(set(overdue)) > 1
     grid = first_run(now - timedelta(seconds=2.5), now, 1.0)  # a short interval stays on the slot grid
     assert grid == now + timedelta(seconds=0.5)
+
+
+@pytest.mark.parametrize("jitter", [0.0, 0.01, 0.05])
+def test_the_schedule_neither_drifts_nor_stalls(jitter):
+    """Each fire is on start + k·interval (plus at most `jitter`), strictly after the last one: no
+    drift from accumulated jitter, no fire repeated at the same instant (which would spin forever)."""
+    from datetime import datetime, timedelta, timezone
+
+    from watcher.daemon import grid_trigger
+
+    start = datetime(2026, 1, 1, 0, 0, 0, 123457, tzinfo=timezone.utc)
+    trig = grid_trigger(0.1, jitter, start)
+    fire = first = trig.get_next_fire_time(None, start - timedelta(seconds=1))
+    for _ in range(20_000):
+        nxt = trig.get_next_fire_time(fire, fire)
+        assert nxt > fire
+        fire = nxt
+    assert abs((fire - first).total_seconds() - 2000.0) <= jitter + 1e-3

@@ -44,9 +44,14 @@ def grid_trigger(every: float, jitter: float, start: datetime):  # type: ignore[
         def get_next_fire_time(self, previous_fire_time, now):  # type: ignore[no-untyped-def]
             base, step = self.start_date.timestamp(), self.interval_length
             if previous_fire_time is None:
-                k = max(0, math.ceil((now.timestamp() - base) / step - 1e-9))
-            else:  # the fire that just ran was slot k, however late its jitter made it
-                k = math.floor((previous_fire_time.timestamp() - base) / step + 1e-9) + 1
+                k = max(0, math.ceil((now.timestamp() - base) / step - 1e-6))
+            else:
+                # The fire that just ran was slot k, delayed by its jitter (at most half a step) and
+                # rounded to the microsecond (so possibly a hair before its slot).
+                prev = previous_fire_time.timestamp()
+                k = round((prev - base) / step - 0.25) + 1
+                while base + k * step <= prev:
+                    k += 1
             t = base + k * step + (random.uniform(0, self.jitter) if self.jitter else 0.0)
             return datetime.fromtimestamp(t, tz=self.timezone)
 
