@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import email.utils
 import math
-import threading
 import re
+import threading
 import time
 import zlib
 from dataclasses import dataclass
