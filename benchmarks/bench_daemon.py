@@ -128,7 +128,7 @@ def memory(cycles: int) -> None:
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=30)
             httpd.shutdown()
-    print(f'daemon resident memory, every = "100ms", one source (cycles: MB): '
+    print('daemon resident memory, every = "100ms", one source (cycles: MB): '
           + ", ".join(f"{n}: {mb:.1f}" for n, mb in samples))
     half = samples[len(samples) // 2 - 1][1]
     print(f"after {samples[-1][0]} cycles: {samples[-1][1]:.1f} MB (target < 100 MB); "

@@ -37,7 +37,8 @@ from sqlalchemy import func, select, text  # noqa: E402
 
 from watcher.clock import utcnow  # noqa: E402
 from watcher.evidence import Outcome  # noqa: E402
-from watcher.history import HistoryFilter, iter_history, render_report, report  # noqa: E402
+from watcher.history import render_report, report  # noqa: E402
+from watcher.store import HistoryFilter  # noqa: E402
 from watcher.store import Probe, SourceRow, Store, redact_url  # noqa: E402
 from watcher.store import schema as S  # noqa: E402
 
@@ -184,20 +185,20 @@ def main() -> None:
 
         imports = import_times(args.url)
         startup, _ = timed([sys.executable, "-c", "pass"], args.repeat)
-        print(f"\nimports, cumulative (python -X importtime): " + ", ".join(
+        print("\nimports, cumulative (python -X importtime): " + ", ".join(
             f"{k} {v:.0f} ms" for k, v in imports.items() if k.startswith(("watcher", "sqlalchemy", "psycopg",
                                                                              "sqlite3", "click"))))
         print(f"  interpreter start-up (python -c pass): {startup * 1000:.0f} ms")
 
         since = utcnow() - timedelta(days=30)
         f = HistoryFilter(target=args.target, since=since)
-        q_ms, rows = median_ms(lambda: list(iter_history(store, f)), args.repeat)
+        q_ms, rows = median_ms(lambda: list(store.iter_signals(f)), args.repeat)
         legacy_ms, _ = median_ms(lambda: store.history(target=args.target, since=since), args.repeat)
         whole, _ = timed([*watcher, "-c", str(cfg), "history", "--target", args.target, "--since", "30d"], args.repeat)
         n_rows = len(rows)  # type: ignore[arg-type]
         print(f"\nwatcher history --target {args.target} --since 30d ({n_rows:,} rows, table to a pipe)")
         print(f"  whole command, median of {args.repeat}: {whole * 1000:.0f} ms")
-        print(f"  query alone (history.iter_history, in-process, warm), median: {q_ms:.1f} ms  [target < 100 ms]")
+        print(f"  query alone (Store.iter_signals, in-process, warm), median: {q_ms:.1f} ms  [target < 100 ms]")
         print(f"  (Store.history, the same query: {legacy_ms:.1f} ms)")
 
         sid = old_signal(store)
@@ -237,7 +238,7 @@ def main() -> None:
             size, count = runs_bytes(store)
             print(f"  after: {count:,} runs, probe_runs and its indexes {size:,} bytes (pages reused, file as is)")
             ex, _ = timed([*watcher, "-c", str(cfg), "explain", str(sid)], 3)
-            q_ms, rows = median_ms(lambda: list(iter_history(store, f)), args.repeat)
+            q_ms, rows = median_ms(lambda: list(store.iter_signals(f)), args.repeat)
             print(f"  explain {sid} after: {ex * 1000:.0f} ms; history query after: {q_ms:.1f} ms")
     store.close()
 

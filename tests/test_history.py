@@ -35,7 +35,7 @@ from watcher.cycle import run_cycle
 from watcher.evidence import EvidenceType, Outcome, Signal
 from watcher.fetch import Fetcher
 from watcher.notify import make_hook
-from watcher.store import Probe, Store
+from watcher.store import Probe, Store, runs
 
 OPENAI = Path(__file__).parent / "fixtures" / "openai"
 PY_BEFORE = (OPENAI / "openai-python" / "image_model-2025-12-16-9dc1d1a0.py").read_bytes()
@@ -192,7 +192,7 @@ def test_explain_of_evidence_found_in_the_stored_copy_read_again_survives_prune(
     store.record_probe(src, Probe(Outcome.NOT_MODIFIED, start + timedelta(days=20), 5, 304, 0,
                                   signals=[_signal("ImageModel")]), every=900)
     sid = store.history()[0]["id"]
-    history.prune(store, utcnow() - timedelta(days=90))
+    runs.prune(store, utcnow() - timedelta(days=90))
     assert store.count("probe_runs") == 2  # the run that read the document, and the change
     e = history.explain(store, sid)
     assert e is not None and e.first_run is not None and e.first_run.outcome == "not_modified"
@@ -502,9 +502,9 @@ def test_prune_removes_unchanged_runs_and_orphan_documents_never_evidence(tmp_pa
     assert store.count("probe_runs") == 352 and store.count("snapshots") == 6
     cutoff = utcnow() - timedelta(days=90)
 
-    dry = history.prune(store, cutoff, dry_run=True)
+    dry = runs.prune(store, cutoff, dry_run=True)
     assert store.count("probe_runs") == 352 and store.count("snapshots") == 6  # nothing deleted
-    res = history.prune(store, cutoff)
+    res = runs.prune(store, cutoff)
     removed_docs = 99 + 19 + 1 + 29 + 48 + 89  # run ranges above
     assert (dry.runs_removed, dry.snapshots_removed) == (res.runs_removed, res.snapshots_removed)
     assert res.runs_removed == removed_docs + 50 and store.count("probe_runs") == 352 - res.runs_removed
@@ -519,7 +519,7 @@ def test_prune_removes_unchanged_runs_and_orphan_documents_never_evidence(tmp_pa
     assert e.diff is not None and e.diff.base_snapshot.content_hash == hashlib.sha256(b"A\n").hexdigest()
     assert "+gpt-image-2" in e.diff.lines
     assert e.vanished_run is not None and e.last_run is not None
-    assert history.prune(store, cutoff).runs_removed == 0  # a second prune finds nothing more
+    assert runs.prune(store, cutoff).runs_removed == 0  # a second prune finds nothing more
     store.close()
 
 
@@ -531,7 +531,7 @@ def test_a_change_recorded_while_pruning_keeps_the_document_it_is_compared_again
     store.record_probe(src, Probe(Outcome.OK, start, 5, 200, 2, body=b"A\n", signals=[]), every=900)
     for i in range(1, 40):
         store.record_probe(src, Probe(Outcome.NOT_MODIFIED, start + timedelta(days=i), 5, 304, 0), every=900)
-    plan = history._diff_bases
+    plan = runs._diff_bases
 
     def plan_then_a_change_arrives(runs):  # type: ignore[no-untyped-def]
         out = plan(runs)
@@ -539,8 +539,8 @@ def test_a_change_recorded_while_pruning_keeps_the_document_it_is_compared_again
                                       signals=[_signal("ImageModel")]), every=900)
         return out
 
-    monkeypatch.setattr(history, "_diff_bases", plan_then_a_change_arrives)
-    res = history.prune(store, utcnow() - timedelta(days=90), batch=10)
+    monkeypatch.setattr(runs, "_diff_bases", plan_then_a_change_arrives)
+    res = runs.prune(store, utcnow() - timedelta(days=90), batch=10)
     assert res.runs_removed == 38 and res.kept_because == {"read a document a change is compared against": 1,
                                                            "newest of its source": 1}
     assert res.snapshots_removed == 0
@@ -573,7 +573,7 @@ def test_upgrading_a_database_with_history_to_0002_keeps_it_and_prunes(tmp_path,
     assert indexes["uq_signals_live"]["unique"] and "ix_signals_first_probe_run_id" in indexes
     fks = {fk["constrained_columns"][0] for fk in inspect(store.engine).get_foreign_keys("signals")}
     assert fks == {"source_id", "first_probe_run_id", "vanished_probe_run_id", "first_snapshot_id"}
-    res = history.prune(store, utcnow() - timedelta(days=90))
+    res = runs.prune(store, utcnow() - timedelta(days=90))
     assert res.runs_removed == 27 and store.history() == before  # 0-8 and 11-28; 9 is what 10 is diffed against
     e = history.explain(store, before[0]["id"])
     assert e is not None and e.diff is not None and "+gpt-image-2" in e.diff.lines

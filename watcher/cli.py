@@ -328,20 +328,20 @@ def history(obj: Ctx, target: str | None, source: str | None, level: str | None,
     time, that day. `watcher explain ID` shows one signal's whole provenance.
     """
     from .clock import iso, local
-    from .history import HistoryFilter, count_history, iter_history
+    from .store import HistoryFilter
 
     f = HistoryFilter(target=target, source=source, level=level, authority=authority, evidence_type=evidence_type,
                       since=_when(since, "--since"), until=_when(until, "--until"))
     show = progress if progress is not None else sys.stdout.isatty()
-    total = count_history(obj.store, f) if show else 0
+    total = obj.store.count_signals(f) if show else 0
     if progress is None and total <= PROGRESS_MIN:
         show = False
     if show:
-        with click.progressbar(iter_history(obj.store, f), length=total, label="reading signals",
+        with click.progressbar(obj.store.iter_signals(f), length=total, label="reading signals",
                                file=sys.stderr) as bar:
             rows = list(bar)
     else:
-        rows = list(iter_history(obj.store, f))
+        rows = list(obj.store.iter_signals(f))
     if fmt == "table":
         click.echo(_table([[r["id"], local(r["first_seen"]), r["target"], r["level"], r["evidence_type"],
                             r["source"], r["authority"], "vanished " + local(r["vanished_at"]) if r["vanished_at"]
@@ -724,7 +724,7 @@ def prune(obj: Ctx, older: str, dry_run: bool) -> None:
     that added or removed a signal, every run a signal names, each source's newest run, and the run
     each change is diffed against (so `explain` keeps working)."""
     from .config import parse_duration
-    from .history import prune as prune_history
+    from .store.runs import prune as prune_history
 
     try:
         age = parse_duration(older)

@@ -435,6 +435,27 @@ class Store:
             return [dict(r._mapping) for r in conn.execute(q)]
 
     @_guard
+    def count_signals(self, f: HistoryFilter) -> int:
+        sig, src = S.signals, S.sources
+        q = f.where(select(func.count()).select_from(sig.join(src, src.c.id == sig.c.source_id)))
+        with self.engine.connect() as conn:
+            return int(conn.execute(q).scalar_one())
+
+    def iter_signals(self, f: HistoryFilter, *, batch: int = 1000) -> Iterator[dict[str, Any]]:
+        """The signals `f` selects, oldest first, streamed from the database `batch` rows at a time."""
+        sig, src = S.signals, S.sources
+        q = f.where(select(sig, src.c.name.label("source")).join(src, src.c.id == sig.c.source_id))
+        q = q.order_by(sig.c.first_seen, sig.c.id)
+        try:
+            with self.engine.connect() as conn:
+                result = conn.execution_options(stream_results=True, yield_per=batch).execute(q)
+                for part in result.partitions():
+                    for r in part:
+                        yield dict(r._mapping)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"database {redact_url(self.url)}: {_reason(exc)}") from None
+
+    @_guard
     def discovered_targets(self) -> list[str]:
         """Ids first seen through a family target, now tracked on their own."""
         with self.engine.connect() as conn:
