@@ -1,7 +1,7 @@
 """One probe cycle: claim, fetch, parse, store, decide. The only module that wires I/O together.
 
-Fetching and parsing run in a small thread pool; each source's result is stored in its own
-transaction as soon as it is in, so a crash loses at most the probes in flight.
+Fetching and parsing run in a small thread pool; the results that are in are stored together, in
+one transaction, as soon as they are in, so a crash loses at most the probes in flight.
 """
 
 from __future__ import annotations
@@ -162,9 +162,9 @@ def run_cycle(config: Config, store: Store, fetcher: Fetcher | None = None, *,
                     # Store what has finished, together: one transaction for a burst of 304s.
                     done, _ = wait(pending, return_when=FIRST_COMPLETED)
                     batch = [(pending.pop(f), f) for f in done]
-                    items = [(rows[s.name], f.result(), s.every) for s, f in batch]
-                    faults.point("after_fetch")
                     try:
+                        items = [(rows[s.name], f.result(), s.every) for s, f in batch]
+                        faults.point("after_fetch")
                         records = store.record_probes(items, hook=hook)  # also ends the leases
                     except BaseException:
                         for s, _ in batch:

@@ -94,7 +94,7 @@ def run_daemon(config: Config, *, stop: threading.Event | None = None) -> int:
 
     def dispatch() -> None:
         if not dispatch_lock.acquire(blocking=False):
-            return  # one dispatcher pass at a time in this process; others replicas claim their own
+            return  # one dispatcher pass at a time in this process; other replicas claim their own
         try:
             deliver_due(config, store, owner)
         except WatcherError as exc:

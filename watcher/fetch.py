@@ -201,7 +201,7 @@ class Fetcher:
             if _is_html(resp, body) and _is_challenge(body[:_HEAD_BYTES]):
                 return p.result(Outcome.BLOCKED, f"{reason} is a bot challenge page, not the document")
             return p.result(Outcome.OK, body=body)
-        retry_after = _retry_after(resp.headers.get("retry-after")) if status in (429, 503) else None
+        retry_after = retry_after_seconds(resp.headers.get("retry-after")) if status in (429, 503) else None
         if status in _CHALLENGE_STATUSES and _is_challenge(_head(p, resp)):
             return p.result(Outcome.BLOCKED, f"{reason} with a bot challenge page", retry_after=retry_after)
         if status == 403:
@@ -328,7 +328,7 @@ def _is_challenge(head: bytes) -> bool:
     return any(mark in text for mark in _CHALLENGE_MARKS)
 
 
-def _retry_after(value: str | None) -> float | None:
+def retry_after_seconds(value: str | None) -> float | None:
     """Seconds from a Retry-After header: delta-seconds or an HTTP date."""
     if not value:
         return None

@@ -57,10 +57,6 @@ def make_hook(config: Config):  # type: ignore[no-untyped-def]
     families = [t.family for t in config.targets if t.family]
 
     def hook(conn, src: SourceRow, record: ProbeRecord, probe: Probe) -> None:  # type: ignore[no-untyped-def]
-        from sqlalchemy import update
-
-        from ..store import schema as S
-
         targets = sorted({r["target"] for r in record.added} | {r["target"] for r in record.vanished})
         # Unchanged evidence (the common case: a 304) needs no query; only health can change then.
         elsewhere = outbox.confirmed_sources(conn, targets, exclude_source_id=src.id) if targets else {}
@@ -78,8 +74,7 @@ def make_hook(config: Config):  # type: ignore[no-untyped-def]
         notices = due_notices(facts, alert_on=config.alert_on, failure_threshold=config.failure_threshold)
         for n in notices:
             if n.kind == "source_health":
-                conn.execute(update(S.sources).where(S.sources.c.id == src.id).values(
-                    health_alerted=n.payload["state"] == "down"))
+                outbox.set_health_alerted(conn, src.id, n.payload["state"] == "down")
         if notices:
             enqueue(conn, channels, notices, probe.started_at)
 
@@ -90,12 +85,8 @@ def _discover(conn, record: ProbeRecord, configured, families, now) -> dict[str,
     """Ids first seen through a family become targets of their own; returns those new in this probe."""
     import fnmatch
 
-    from sqlalchemy import select
-
-    from ..store import schema as S
-
     new: dict[str, str] = {}
-    known = {r[0] for r in conn.execute(select(S.discovered_targets.c.target))}
+    known = set(outbox.discovered(conn))
     for row in record.added:
         t = row["target"]
         if t in configured or t in known or t in new or row["authority"] != "first_party":
@@ -104,10 +95,7 @@ def _discover(conn, record: ProbeRecord, configured, families, now) -> dict[str,
         if fam:
             new[t] = fam
     if new:
-        from ..store.sql import insert_ignore
-
-        insert_ignore(conn, S.discovered_targets, ["target"],
-                      [dict(target=t, family=f, discovered_at=now) for t, f in new.items()])
+        outbox.add_discovered(conn, new, now)
     return new
 
 
@@ -160,7 +148,11 @@ def deliver_due(config: Config, store: Store, owner: str, *, limit: int = 100) -
     counts = {"sent": 0, "retry": 0, "failed": 0}
     if not channels:
         return counts
+    with store.engine.connect() as conn:
+        if not outbox.any_due(conn, channels=list(channels)):
+            return counts  # the common case after a probe: no write lock taken for nothing
     from .channels import send
+
     while True:
         with store.write() as conn:
             rows = outbox.claim_due(conn, owner, CLAIM_TTL, channels=list(channels), limit=limit)

@@ -14,7 +14,7 @@ import httpx
 from .. import __version__
 from ..config import ChannelConfig
 from ..errors import DeliveryError
-from ..fetch import _retry_after as parse_retry_after
+from ..fetch import retry_after_seconds
 from ..logs import redact
 from .render import Rendered, clean, oneline
 
@@ -58,7 +58,7 @@ def post(channel: ChannelConfig, url: str, body: bytes, headers: Mapping[str, st
     detail = _scrub(resp.text[:SNIPPET * 2], url)[:SNIPPET]
     message = f"{where}: HTTP {status} from {host}" + (f": {detail}" if detail else "")
     if status in (429, 503):
-        raise DeliveryError(message, retry_after=parse_retry_after(resp.headers.get("retry-after")))
+        raise DeliveryError(message, retry_after=retry_after_seconds(resp.headers.get("retry-after")))
     if status >= 500 or status == 408:
         raise DeliveryError(message)
     if 300 <= status < 400:

@@ -23,11 +23,8 @@ from ..clock import utcnow
 from ..errors import StoreError
 from ..evidence import Authority, Outcome, Signal
 from . import schema as S
-from .sql import insert_ignore
-
-# Upper bound of what one SQL statement binds at once (SQLite's default limit is 32,766).
-_CHUNK = 500
-
+from .runs import load_body
+from .sql import chunks, insert_ignore
 
 @dataclass(frozen=True)
 class SourceState:
@@ -236,8 +233,7 @@ class Store:
     @_guard
     def snapshot_body(self, snapshot_id: int) -> bytes | None:
         with self.engine.connect() as conn:
-            body = conn.execute(select(S.snapshots.c.body).where(S.snapshots.c.id == snapshot_id)).scalar()
-        return zlib.decompress(body) if body is not None else None
+            return load_body(conn, snapshot_id)
 
     # ---------------------------------------------------------------- leases
     @_guard
@@ -252,7 +248,7 @@ class Store:
         s = S.sources
         taken: set[int] = set()
         with self.write() as conn:
-            for chunk in _chunks(list(source_ids)):
+            for chunk in chunks(list(source_ids)):
                 cond = [s.c.id.in_(chunk),
                         or_(s.c.lease_until.is_(None), s.c.lease_until < now, s.c.lease_owner == owner)]
                 if due_only:
@@ -423,16 +419,9 @@ class Store:
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(q)]
 
-    @_guard
-    def history(self, *, limit: int | None = None, **filters: Any) -> list[dict[str, Any]]:
+    def history(self, **filters: Any) -> list[dict[str, Any]]:
         """Signals with their source's name, oldest first; `filters` are HistoryFilter's fields."""
-        sig, src = S.signals, S.sources
-        q = HistoryFilter(**filters).where(select(sig, src.c.name.label("source")).join(
-            src, src.c.id == sig.c.source_id)).order_by(sig.c.first_seen, sig.c.id)
-        if limit:
-            q = q.limit(limit)
-        with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(q)]
+        return list(self.iter_signals(HistoryFilter(**filters)))
 
     @_guard
     def count_signals(self, f: HistoryFilter) -> int:
@@ -458,9 +447,10 @@ class Store:
     @_guard
     def discovered_targets(self) -> list[str]:
         """Ids first seen through a family target, now tracked on their own."""
+        from . import outbox
+
         with self.engine.connect() as conn:
-            return [r[0] for r in conn.execute(select(S.discovered_targets.c.target).order_by(
-                S.discovered_targets.c.id))]
+            return outbox.discovered(conn)
 
     @_guard
     def notices(self, *, state: str | None = None, channel: str | None = None, limit: int = 200
@@ -501,11 +491,6 @@ class Store:
     @property
     def _write_engine(self) -> Engine:
         return self.engine.execution_options(watcher_immediate=True)
-
-
-def _chunks(items: list[Any]) -> Iterable[list[Any]]:
-    for i in range(0, len(items), _CHUNK):
-        yield items[i:i + _CHUNK]
 
 
 def _engine(url: str) -> Engine:

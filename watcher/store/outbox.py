@@ -30,14 +30,25 @@ def enqueue(conn: Connection, rows: Iterable[Mapping[str, Any]], now: datetime) 
     return insert_ignore(conn, N, ["channel", "key"], values)
 
 
-def claim_due(conn: Connection, owner: str, ttl: float, *, channels: Sequence[str] | None = None,
-              limit: int = 100, now: datetime | None = None) -> list[dict[str, Any]]:
-    """Take up to `limit` pending notices whose time has come; returns them with their payloads."""
-    now = now or utcnow()
+def _due(now: datetime, channels: Sequence[str] | None) -> list[Any]:
+    """Pending, its time come, and claimed by nobody (or by someone whose claim ran out)."""
     cond = [N.c.state == "pending", N.c.next_attempt_at <= now,
             or_(N.c.claimed_until.is_(None), N.c.claimed_until < now)]
     if channels is not None:
         cond.append(N.c.channel.in_(list(channels)))
+    return cond
+
+
+def any_due(conn: Connection, *, channels: Sequence[str] | None = None, now: datetime | None = None) -> bool:
+    """A read-only look: is anything due? (So an idle dispatcher takes no write lock.)"""
+    return conn.execute(select(N.c.id).where(*_due(now or utcnow(), channels)).limit(1)).first() is not None
+
+
+def claim_due(conn: Connection, owner: str, ttl: float, *, channels: Sequence[str] | None = None,
+              limit: int = 100, now: datetime | None = None) -> list[dict[str, Any]]:
+    """Take up to `limit` pending notices whose time has come; returns them with their payloads."""
+    now = now or utcnow()
+    cond = _due(now, channels)
     pick = select(N.c.id).where(and_(*cond)).order_by(N.c.id).limit(limit)
     if conn.dialect.name == "postgresql":
         pick = pick.with_for_update(skip_locked=True)
@@ -108,6 +119,23 @@ def confirmed_sources(conn: Connection, targets: Sequence[str], exclude_source_i
     for t, name in conn.execute(q):
         out.setdefault(t, []).append(name)
     return out
+
+
+def discovered(conn: Connection) -> list[str]:
+    """Ids first seen through a family target, in the order they were found."""
+    D = S.discovered_targets
+    return [r[0] for r in conn.execute(select(D.c.target).order_by(D.c.id))]
+
+
+def add_discovered(conn: Connection, found: Mapping[str, str], now: datetime) -> None:
+    """Record ids (id -> family) as targets of their own; one a replica recorded first is kept."""
+    insert_ignore(conn, S.discovered_targets, ["target"],
+                  [dict(target=t, family=f, discovered_at=now) for t, f in found.items()])
+
+
+def set_health_alerted(conn: Connection, source_id: int, alerted: bool) -> None:
+    """Whether a 'source down' notice stands for the source's current failure streak."""
+    conn.execute(update(S.sources).where(S.sources.c.id == source_id).values(health_alerted=alerted))
 
 
 def mentioned_before(conn: Connection, targets: Sequence[str], before_run_id: int) -> set[str]:

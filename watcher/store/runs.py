@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 import zlib
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import and_, func, or_, select
 
 from . import schema as S
+from .sql import chunks
 
 if TYPE_CHECKING:
     from . import Store
@@ -134,19 +135,19 @@ def prune(store: Store, cutoff: datetime, *, dry_run: bool = False, batch: int =
             orphans, freed = _orphans(conn, needed)
     removed = 0
     if not dry_run:
-        for chunk in _chunks(doomed, batch):
+        for chunk in chunks(doomed, batch):
             with store.write() as conn:
                 late = _bases_since(conn, planned_upto)  # changes recorded while we prune keep their bases
                 ids = [rid for rid in chunk if rid not in late]
                 reasons[_BASE] += len(chunk) - len(ids)
-                for part in _chunks(ids):
+                for part in chunks(ids):
                     conn.execute(r.delete().where(r.c.id.in_(part)))
                 removed += len(ids)
         with store.write() as conn:
             needed = set(conn.execute(select(r.c.snapshot_id).distinct().where(r.c.snapshot_id.is_not(None)))
                          .scalars())
             orphans, freed = _orphans(conn, needed)
-            for part in _chunks(orphans):
+            for part in chunks(orphans):
                 conn.execute(snap.delete().where(snap.c.id.in_(part)))
     return PruneResult(cutoff=cutoff, dry_run=dry_run, runs_before=runs_before,
                        runs_removed=len(doomed) if dry_run else removed, runs_kept_old=sum(reasons.values()),
@@ -211,7 +212,7 @@ def _orphans(conn: Any, needed: set[int]) -> tuple[list[int], int]:
     needed.update(x for x in conn.execute(select(src.c.snapshot_id)).scalars() if x is not None)
     orphans = [sid for sid in conn.execute(select(snap.c.id)).scalars() if sid not in needed]
     freed = 0
-    for part in _chunks(orphans):
+    for part in chunks(orphans):
         freed += conn.execute(select(func.coalesce(func.sum(func.length(snap.c.body)), 0))
                               .where(snap.c.id.in_(part))).scalar_one()
     return orphans, int(freed)
@@ -245,8 +246,3 @@ def _diff_bases(runs: Sequence[Any]) -> set[int]:
                 before_last = last
             last = (rid, snapshot)
     return keep
-
-
-def _chunks(items: Sequence[int], size: int = 500) -> Iterator[list[int]]:
-    for i in range(0, len(items), size):
-        yield list(items[i:i + size])

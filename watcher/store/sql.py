@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Table
+
+
+T = TypeVar("T")
+
+
+def chunks(items: Sequence[T], size: int = 500) -> Iterator[list[T]]:
+    """`items` in slices small enough to bind in one statement (SQLite's default limit is 32,766)."""
+    for i in range(0, len(items), size):
+        yield list(items[i:i + size])
 
 
 def insert_ignore(conn: Connection, table: Table, conflict: Sequence[str], rows: Sequence[dict[str, Any]]) -> int:
