@@ -19,7 +19,8 @@ import csv
 import io
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from functools import wraps
 from typing import Any, TypeVar
@@ -97,26 +98,35 @@ pass_ctx = click.make_pass_decorator(Ctx)
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--config", "-c", "config_path", envvar="WATCHER_CONFIG", metavar="PATH",
               help="Configuration file (default: config/watcher.toml; env WATCHER_CONFIG).")
-@click.option("-v", "--verbose", count=True, help="More log output on stderr (-vv for debug).")
+@click.option("-v", "--verbose", count=True,
+              help="More log output on stderr: -v watcher's debug lines, -vv also the libraries' (httpx, "
+                   "apscheduler).")
+@click.option("--log-format", "log_format", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, envvar="WATCHER_LOG_FORMAT",
+              help="Log lines on stderr as text, or one JSON object per line (journald, Kubernetes; "
+                   "env WATCHER_LOG_FORMAT).")
 @click.version_option(__version__, prog_name="watcher")
 @click.pass_context
-def cli(ctx: click.Context, config_path: str | None, verbose: int) -> None:
+def cli(ctx: click.Context, config_path: str | None, verbose: int, log_format: str) -> None:
     """Watch OpenAI's first-party surfaces for a model release; alert once per new piece of evidence."""
-    import logging
-
     from .logs import setup_logging
 
-    setup_logging(logging.WARNING - 10 * verbose)
+    setup_logging(verbose, log_format)
     ctx.obj = Ctx(config_path, verbose)
 
 
 # ------------------------------------------------------------------ run
 @cli.command()
 @click.option("--once", is_flag=True, help="Run one probe cycle over every source, deliver due notices, exit.")
-@click.option("--source", "-s", "names", multiple=True, metavar="NAME", help="Only these sources (repeatable).")
+@click.option("--source", "-s", "names", multiple=True, metavar="NAME",
+              help="Only these sources (repeatable). A templated source's base name (its url names {target}) "
+                   "stands for all of its copies.")
+@click.option("--metrics", "metrics_addr", metavar="ADDR",
+              help="Daemon: serve Prometheus metrics on ADDR (9108, :9108 or 127.0.0.1:9108) at /metrics, "
+                   "and liveness at /healthz. Needs the metrics extra.")
 @pass_ctx
 @_errors
-def run(obj: Ctx, once: bool, names: tuple[str, ...]) -> None:
+def run(obj: Ctx, once: bool, names: tuple[str, ...], metrics_addr: str | None) -> None:
     """Probe the sources: one cycle with --once (for cron), or as a daemon on each source's schedule.
 
     --once exits 0 when every source answered and 5 when some could not be read.
@@ -127,13 +137,13 @@ def run(obj: Ctx, once: bool, names: tuple[str, ...]) -> None:
         tls.warm()  # the CA bundle loads while the database layer imports
     config = obj.config
     if names:
-        unknown = sorted(set(names) - {s.name for s in config.sources})
-        if unknown:
-            raise click.UsageError(f"no such source: {', '.join(unknown)}")
+        names = _source_names(config, names)
+    if metrics_addr and once:
+        raise click.UsageError("--metrics is for the daemon; `run --once` exits before anyone scrapes it")
     if not once:
         from .daemon import run_daemon
 
-        sys.exit(run_daemon(config))
+        sys.exit(run_daemon(config, metrics_addr=metrics_addr))
     from .cycle import owner_id, run_cycle
     from .notify import deliver_due, make_hook
     from .store.locks import dead_here
@@ -145,6 +155,21 @@ def run(obj: Ctx, once: bool, names: tuple[str, ...]) -> None:
     if any(counts.values()):
         click.echo(f"notices: {counts['sent']} sent, {counts['retry']} to retry, {counts['failed']} failed")
     sys.exit(EXIT_UNREAD if report.unread else 0)
+
+
+def _source_names(config, names: Sequence[str]) -> tuple[str, ...]:  # type: ignore[no-untyped-def]
+    """Source names as given, a templated source's base name expanded to its copies (name/target)."""
+    out: list[str] = []
+    unknown: list[str] = []
+    for n in names:
+        found = [s.name for s in config.sources if s.name == n or s.name.split("/", 1)[0] == n and s.target]
+        out += found
+        if not found:
+            unknown.append(n)
+    if unknown:
+        raise click.UsageError(f"no such source: {', '.join(unknown)}; configured: "
+                               f"{', '.join(dict.fromkeys(s.name.split('/', 1)[0] for s in config.sources))}")
+    return tuple(dict.fromkeys(out))
 
 
 def _print_cycle(report) -> None:  # type: ignore[no-untyped-def]
@@ -260,16 +285,18 @@ def notify_test(obj: Ctx, names: tuple[str, ...]) -> None:
     if not chans:
         raise click.UsageError("no [[channels]] in the configuration")
     now = utcnow()
+    unset = False
     for c in chans:
         if not c.configured:
             click.echo(f"{c.name}: not configured (set {', '.join(c.missing_env)})")
+            unset = True
             continue
         key = f"test:{c.name}:{now.isoformat()}"
         with store.write() as conn:
             enqueue(conn, [c], [Notice("test", key, None, {"kind": "test", "channel": c.name})], now)
     counts = deliver_due(config, store, owner_id())
     rows = [r for r in store.notices(limit=len(chans) * 4) if r["kind"] == "test"]
-    failed = False
+    failed = unset
     for c in chans:
         r = next((r for r in rows if r["channel"] == c.name and r["key"].startswith(f"test:{c.name}:")), None)
         if r is None:
@@ -328,8 +355,15 @@ def history(obj: Ctx, target: str | None, source: str | None, level: str | None,
     time, that day. `watcher explain ID` shows one signal's whole provenance.
     """
     from .clock import iso, local
+    from .evidence import EvidenceType
     from .store import HistoryFilter
 
+    if source is not None:
+        _one_of(source, [s.name for s in obj.config.sources] + list(obj.store.states()), "--source")
+    if evidence_type is not None:
+        _one_of(evidence_type, [t.value for t in EvidenceType], "--type")
+    if target is not None:
+        _one_of(target.lower(), _target_names(obj), "--target")
     f = HistoryFilter(target=target, source=source, level=level, authority=authority, evidence_type=evidence_type,
                       since=_when(since, "--since"), until=_when(until, "--until"))
     show = progress if progress is not None else sys.stdout.isatty()
@@ -429,22 +463,46 @@ def db_upgrade(obj: Ctx, revision: str) -> None:
     from .store.migrate import current, upgrade
 
     store = Store(obj.config.database_url, migrate=False)
-    upgrade(store.engine, revision)
+    with _revision_errors(revision):
+        upgrade(store.engine, revision)
     click.echo(f"database at revision {current(store.engine)}")
 
 
 @db.command("downgrade")
 @click.argument("revision")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (asked only on a terminal).")
 @pass_ctx
 @_errors
-def db_downgrade(obj: Ctx, revision: str) -> None:
-    """Revert migrations down to REVISION ('base' removes every table)."""
+def db_downgrade(obj: Ctx, revision: str, yes: bool) -> None:
+    """Revert migrations down to REVISION ('base' removes every table). Asks first on a terminal."""
     from .store import Store
     from .store.migrate import current, downgrade
 
     store = Store(obj.config.database_url, migrate=False)
-    downgrade(store.engine, revision)
+    now = current(store.engine) or "base"
+    if not yes and sys.stdin.isatty():
+        click.confirm(f"Downgrade the database from {now} to {revision}? Tables and data of the newer "
+                      "revisions are dropped", abort=True, err=True)
+    with _revision_errors(revision):
+        downgrade(store.engine, revision)
     click.echo(f"database at revision {current(store.engine) or 'base'}")
+
+
+@contextmanager
+def _revision_errors(revision: str) -> Iterator[None]:
+    """Alembic's CommandError (an unknown or ambiguous revision) as a usage error naming the known ones."""
+    from alembic.util import CommandError
+
+    try:
+        yield
+    except CommandError as exc:
+        from alembic.script import ScriptDirectory
+
+        from .store.migrate import script_location
+
+        revs = [r.revision for r in ScriptDirectory(script_location()).walk_revisions()][::-1]
+        raise click.BadParameter(f"{revision!r}: {exc}; known revisions: base, {', '.join(revs)}, head",
+                                 param_hint="REVISION") from None
 
 
 @db.command("current")
@@ -686,6 +744,8 @@ def feed(obj: Ctx, out: str, target: str | None, limit: int) -> None:
     stable tag: URIs, so a reader shows each piece of evidence once."""
     from .history import atom_feed
 
+    if target is not None:
+        _one_of(target.lower(), _target_names(obj), "--target")
     _write(out, atom_feed(obj.store, limit=limit, target=target))
 
 
@@ -698,7 +758,12 @@ def _write(out: str, data: bytes) -> None:
         sys.stdout.buffer.write(data)
         return
     folder = os.path.dirname(os.path.abspath(out))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".watcher-", suffix=".tmp")
+    if not os.path.isdir(folder):
+        raise click.BadParameter(f"{out}: the folder {folder} does not exist", param_hint="--out")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".watcher-", suffix=".tmp")
+    except OSError as exc:
+        raise WatcherError(f"cannot write {out}: {exc.strerror or exc}") from None
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -714,23 +779,27 @@ def _write(out: str, data: bytes) -> None:
 
 @cli.command()
 @click.option("--older-than", "older", default="90d", show_default=True, metavar="AGE",
-              help="Only probe runs older than this (30d, 12w).")
+              help="Only probe runs older than this: 90d, 2w, 12h, 30min (a bare 1m is refused: minute or month?).")
 @click.option("--dry-run", is_flag=True, help="Count what would go; delete nothing.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (asked only on a terminal).")
 @pass_ctx
 @_errors
-def prune(obj: Ctx, older: str, dry_run: bool) -> None:
+def prune(obj: Ctx, older: str, dry_run: bool, yes: bool) -> None:
     """Compact the history: delete probe runs older than AGE that changed nothing, then the stored
     documents nothing refers to any more. Evidence (signals) is never deleted; kept are every run
     that added or removed a signal, every run a signal names, each source's newest run, and the run
     each change is diffed against (so `explain` keeps working)."""
-    from .config import parse_duration
+    from .config import parse_age
     from .store.runs import prune as prune_history
 
     try:
-        age = parse_duration(older)
-    except ValueError:
-        raise click.BadParameter(f"{older!r}: use e.g. 90d, 12w, 36h", param_hint="--older-than") from None
+        age = parse_age(older)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--older-than") from None
     cutoff = datetime.now(timezone.utc).replace(tzinfo=None) - timedelta(seconds=age)
+    if not dry_run and not yes and sys.stdin.isatty():
+        click.confirm(f"Delete the probe runs before {cutoff:%Y-%m-%d %H:%M} UTC that changed nothing, and "
+                      "the stored documents nothing refers to any more?", abort=True, err=True)
     res = prune_history(obj.store, cutoff, dry_run=dry_run)
     would = "would remove" if dry_run else "removed"
     click.echo(f"probe runs before {cutoff:%Y-%m-%d %H:%M} UTC that changed nothing: {would} "
@@ -753,6 +822,19 @@ def _table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def _one_of(value: str, valid: Sequence[str], option: str) -> None:
+    """A filter that names nothing is a usage error listing what it could name, not an empty result."""
+    names = list(dict.fromkeys(valid))
+    if value not in names:
+        raise click.BadParameter(f"{value!r} is not one of: {', '.join(names) or '(none yet)'}", param_hint=option)
+
+
+def _target_names(obj: Ctx) -> list[str]:
+    from .cycle import all_targets
+
+    return [t.id for t in all_targets(obj.config, obj.store) if t.id]
 
 
 def _short(text: str | None, n: int) -> str:

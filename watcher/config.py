@@ -5,6 +5,8 @@ Every error names the file, the key and what is allowed. Reads one file; nothing
 
 from __future__ import annotations
 
+import fnmatch
+import logging
 import os
 import re
 import sys
@@ -17,6 +19,8 @@ from urllib.parse import urlsplit
 from .errors import ConfigError
 from .evidence import Authority
 from .targets import Target, is_valid_id
+
+log = logging.getLogger(__name__)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -50,6 +54,45 @@ def parse_duration(value: object) -> float:
     if seconds <= 0:
         raise ValueError("must be positive")
     return seconds
+
+
+_SQLITE_FILE = re.compile(r"^(sqlite(?:\+\w+)?:///)(?!/|:memory:|file:)([^?]+)(.*)$")
+
+
+def resolve_sqlite(url: str, folder: Path) -> str:
+    """A relative SQLite file (sqlite:///watcher.db) is in the config file's folder, as templates_dir is:
+    every command finds the same database from any working directory (a systemd unit needs none)."""
+    m = _SQLITE_FILE.match(url)
+    if not m:
+        return url
+    return f"{m.group(1)}{(folder.resolve() / m.group(2)).as_posix()}{m.group(3)}"
+
+
+_BARE_VAR = re.compile(r"(?<![$\w])\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def bare_vars(value: str, env: Mapping[str, str]) -> list[str]:
+    """Names written `$VAR` (no braces) that are set in the environment: almost surely meant as `${VAR}`,
+    which is the only form expanded (a literal `$` in a header stays possible)."""
+    return [n for n in _BARE_VAR.findall(value.replace("$$", "")) if env.get(n)]
+
+
+_AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|min|h|d|w)\s*$")
+_AGE_UNITS = {"s": 1, "sec": 1, "min": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_age(value: str) -> float:
+    """An age for destructive commands, in units nobody misreads: 90d, 12h, 30min, 2w. Raises ValueError
+    with a hint; `1m` (minute or month?) and a bare number are refused."""
+    m = _AGE.match(value)
+    if m:
+        seconds = float(m.group(1)) * _AGE_UNITS[m.group(2)]
+        if seconds > 0:
+            return seconds
+        raise ValueError(f"{value!r}: must be more than 0")
+    if re.match(r"^\s*\d+(?:\.\d+)?\s*(m|mo|month|months)\s*$", value):
+        raise ValueError(f"{value!r} is ambiguous: write min for minutes (30min) or d for days (30d)")
+    raise ValueError(f"{value!r}: use a number and a unit: 90d, 2w, 12h, 30min or 45s")
 
 
 def expand(value: str, env: Mapping[str, str]) -> tuple[str, list[str], list[str]]:
@@ -158,6 +201,12 @@ class _Loader:
     def fail(self, key: str | None, message: str) -> ConfigError:
         return ConfigError(self.path, key, message)
 
+    def warn_bare(self, key: str, value: object) -> None:
+        if isinstance(value, str):
+            for name in bare_vars(value, self.env):
+                log.warning("%s: %s: $%s is not expanded; write ${%s} to use the environment variable",
+                            self.path, key, name, name)
+
     def check_keys(self, table: Mapping[str, Any], allowed: set[str], where: str) -> None:
         for key in table:
             if key not in allowed:
@@ -235,6 +284,8 @@ def parse_config(raw: Mapping[str, Any], path: Path, env: Mapping[str, str]) -> 
     if "://" not in database_url:
         raise ld.fail("database_url", "must be a SQLAlchemy URL such as sqlite:///watcher.db "
                                       "or postgresql+psycopg://user@host/db")
+    if not env.get("WATCHER_DATABASE_URL"):
+        database_url = resolve_sqlite(database_url, path.parent)
 
     defaults = raw.get("defaults", {})
     if not isinstance(defaults, dict):
@@ -286,6 +337,9 @@ def parse_config(raw: Mapping[str, Any], path: Path, env: Mapping[str, str]) -> 
         hosts = s.get("allowed_hosts", [])
         if not isinstance(hosts, list) or not all(isinstance(h, str) and h for h in hosts):
             raise ld.fail(f"{where}.allowed_hosts", "must be a list of host names")
+        ld.warn_bare(f"{where}.url", url_raw)
+        for hk, hv in headers_raw.items():
+            ld.warn_bare(f"{where}.headers.{hk}", hv)
         url, miss_url = ld.expand_all(url_raw)
         headers, miss_h = ld.expand_all(dict(headers_raw))
         common = dict(
@@ -310,7 +364,7 @@ def parse_config(raw: Mapping[str, Any], path: Path, env: Mapping[str, str]) -> 
     alert_on = raw.get("alert_on", ["confirmed"])
     if not isinstance(alert_on, list) or not set(alert_on) <= set(ALERT_ON):
         raise ld.fail("alert_on", f"must be a list of: {', '.join(ALERT_ON)}")
-    channels = _channels(ld, raw.get("channels", []), alert_on)
+    channels = _channels(ld, raw.get("channels", []), alert_on, targets)
     threshold = _int(ld, raw, "failure_threshold", "", 3, minimum=1)
     tdir = ld.string(raw, "templates_dir", "")
     templates_dir = (path.parent / tdir) if tdir else None
@@ -377,7 +431,7 @@ def _targets(ld: _Loader, raw: Any) -> list[Target]:
     return out
 
 
-def _channels(ld: _Loader, raw: Any, alert_on: list[str]) -> list[ChannelConfig]:
+def _channels(ld: _Loader, raw: Any, alert_on: list[str], known: list[Target]) -> list[ChannelConfig]:
     if not isinstance(raw, list):
         raise ld.fail("channels", "must be an array of tables: [[channels]]")
     out: list[ChannelConfig] = []
@@ -404,13 +458,22 @@ def _channels(ld: _Loader, raw: Any, alert_on: list[str]) -> list[ChannelConfig]
         # "mentioned" notices are off unless alert_on asks for them; then every channel takes them.
         default_kinds = [k for k in NOTICE_KINDS if k != "mentioned" or "mentioned" in alert_on]
         kinds = c.get("kinds", default_kinds)
-        if not isinstance(kinds, list) or not set(kinds) <= set(NOTICE_KINDS):
+        if not isinstance(kinds, list) or not all(isinstance(k, str) for k in kinds):
             raise ld.fail(f"{where}.kinds", f"must be a list of: {', '.join(NOTICE_KINDS)}")
+        bad = [k for k in kinds if k not in NOTICE_KINDS]
+        if bad:
+            raise ld.fail(f"{where}.kinds", f"unknown notice kind {bad[0]!r}; allowed: {', '.join(NOTICE_KINDS)}")
         if c.get("corroboration", True) is False:
             kinds = [k for k in kinds if k != "corroboration"]
         targets = c.get("targets", [])
         if not isinstance(targets, list) or not all(isinstance(t, str) for t in targets):
             raise ld.fail(f"{where}.targets", "must be a list of target ids")
+        names_ok = {t.name for t in known}
+        for t in targets:
+            # a target id, a family, or an id a family can discover (it becomes a target of its own)
+            if t.lower() not in names_ok and not any(k.family and fnmatch.fnmatchcase(t.lower(), k.family) for k in known):
+                raise ld.fail(f"{where}.targets", f"{t!r} is no configured target or family; configured: "
+                                                  f"{', '.join(sorted(names_ok))}")
         settings_raw = {k: v for k, v in c.items() if k in CHANNEL_KEYS[ctype]}
         if ctype == "email":
             to = settings_raw.get("to")

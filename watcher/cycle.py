@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from . import faults
+from . import faults, metrics
 from .clock import utcnow
 from .config import Config, SourceConfig
 from .decide import TargetVerdict, decide_verdict
@@ -176,6 +176,7 @@ def run_cycle(config: Config, store: Store, fetcher: Fetcher | None = None, *,
                     faults.point("after_store")
                     for (s, _), (_, p, _), rec in zip(batch, items, records):
                         report.sources.append(_source_report(s, p, rec))
+                        _tell(s, p, rec, states.get(s.name))
         order = {s.name: i for i, s in enumerate(wanted)}
         report.sources.sort(key=lambda r: order.get(r.name, 0))
         if compute_verdicts:
@@ -185,6 +186,27 @@ def run_cycle(config: Config, store: Store, fetcher: Fetcher | None = None, *,
             fetcher.close()
     report.duration_ms = int((time.perf_counter() - t0) * 1000)
     return report
+
+
+def _tell(s: SourceConfig, p: Probe, rec: ProbeRecord, before: SourceState | None) -> None:
+    """The story line of one probe: INFO when it changed the evidence or the source's health, DEBUG
+    when it changed nothing (the common case: a 304 every interval). Also its metrics."""
+    metrics.probe(s.name, p.outcome.value, p.outcome.answered, p.started_at)
+    fields = {"source": s.name, "outcome": p.outcome.value, "http_status": p.status,
+              "signals_added": len(rec.added), "signals_vanished": len(rec.vanished), "duration_ms": p.duration_ms}
+    was_failed = bool(before and before.last_outcome and Outcome(before.last_outcome).failed)
+    if p.outcome.failed and not was_failed:
+        log.info("source %s could not be read: %s%s", s.name, p.outcome.value, f" ({p.error})" if p.error else "",
+                 extra=fields)
+    elif was_failed and not p.outcome.failed:
+        log.info("source %s answers again: %s", s.name, p.outcome.value, extra=fields)
+    if rec.changed:
+        ids = lambda rows: ", ".join(sorted({str(r.get("model_id") or r["target"]) for r in rows}))  # noqa: E731
+        parts = ([f"+{len(rec.added)} signals ({ids(rec.added)})"] if rec.added else []) + \
+                ([f"-{len(rec.vanished)} vanished ({ids(rec.vanished)})"] if rec.vanished else [])
+        log.info("source %s: %s, %s; %d live", s.name, p.outcome.value, ", ".join(parts), rec.live, extra=fields)
+    elif not (p.outcome.failed and not was_failed):
+        log.debug("source %s: %s, nothing changed", s.name, p.outcome.value, extra=fields)
 
 
 def _source_report(s: SourceConfig, p: Probe, rec: ProbeRecord) -> SourceReport:

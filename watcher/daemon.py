@@ -72,7 +72,7 @@ def first_run(due: datetime | None, now: datetime, every: float) -> datetime:
     return min(due + missed * step, catch_up) if every > 5.0 else due + missed * step
 
 
-def run_daemon(config: Config, *, stop: threading.Event | None = None) -> int:
+def run_daemon(config: Config, *, stop: threading.Event | None = None, metrics_addr: str | None = None) -> int:
     from apscheduler.executors.pool import ThreadPoolExecutor
     from apscheduler.schedulers.background import BackgroundScheduler
     from apscheduler.triggers.interval import IntervalTrigger
@@ -144,17 +144,25 @@ def run_daemon(config: Config, *, stop: threading.Event | None = None) -> int:
         scheduler.add_job(heartbeat, IntervalTrigger(seconds=LOCK_TTL / 3), id="lock", executor="outbox")
 
     def on_signal(signum: int, _frame: object) -> None:
-        log.warning("received signal %d: finishing probes in flight, then exiting", signum)
+        log.info("received signal %d: finishing probes in flight, then exiting", signum)
         stop.set()
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
-    log.warning("watcher daemon %s: %d sources, %d channels", owner, len(config.sources), len(config.channels))
+    log.info("watcher daemon %s: %d sources, %d channels", owner, len(config.sources), len(config.channels))
     scheduler.start()
+    stop_metrics = None
     try:
+        if metrics_addr:
+            from . import metrics
+
+            stop_metrics = metrics.serve(metrics_addr, lambda: scheduler.running and not stop.is_set())
+            log.info("metrics on http://%s/metrics, liveness on /healthz", metrics_addr)
         stop.wait()
     finally:
+        if stop_metrics is not None:
+            stop_metrics()
         scheduler.shutdown(wait=True)  # lets the probes in flight finish and store their results
         dispatch()
         fetcher.close()

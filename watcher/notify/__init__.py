@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from .. import faults
+from .. import faults, metrics
 from ..clock import utcnow
 from ..config import ChannelConfig, Config
 from ..decide import Notice, ProbeFacts, due_notices
@@ -103,7 +103,13 @@ def enqueue(conn, channels: Sequence[ChannelConfig], notices: Sequence[Notice], 
     rows = [dict(channel=c.name, key=n.key, kind=n.kind, target=n.target, payload=dict(n.payload, key=n.key),
                  delay=CORROBORATION_GRACE if n.kind == "corroboration" else 0)
             for n in notices for c in channels if channel_takes(c, n.kind, n.target)]
-    return outbox.enqueue(conn, rows, now)
+    added = outbox.enqueue(conn, rows, now)
+    for r in rows:
+        if r["kind"] != "test":
+            log.info("notice due: %s for %s to channel %s (%s)", r["kind"], r["target"] or "-", r["channel"],
+                     r["key"], extra={"channel": r["channel"], "kind": r["kind"], "target": r["target"],
+                                      "key": r["key"], "state": "pending"})
+    return added
 
 
 def group(rows: Sequence[dict[str, Any]], channels: dict[str, ChannelConfig]) -> list[Delivery]:
@@ -142,6 +148,15 @@ def backoff(attempts: int, retry_after: float | None) -> float:
     return delay * (0.8 + 0.4 * random.random())
 
 
+def _fields(d: Delivery, state: str) -> dict[str, Any]:
+    return {"channel": d.channel.name, "kind": d.kind, "target": d.target, "key": d.key, "state": state,
+            "notices": len(d.ids)}
+
+
+def _count(d: Delivery, state: str) -> None:
+    metrics.notice(d.channel.name, state, len(d.ids))
+
+
 def deliver_due(config: Config, store: Store, owner: str, *, limit: int = 100) -> dict[str, int]:
     """Deliver every notice that is due now; returns counts of sent, retried and failed."""
     channels = {c.name: c for c in config.channels if c.configured}
@@ -150,6 +165,7 @@ def deliver_due(config: Config, store: Store, owner: str, *, limit: int = 100) -
         return counts
     with store.engine.connect() as conn:
         if not outbox.any_due(conn, channels=list(channels)):
+            metrics.dispatcher_lag((), utcnow())
             return counts  # the common case after a probe: no write lock taken for nothing
     from .channels import send
 
@@ -158,6 +174,7 @@ def deliver_due(config: Config, store: Store, owner: str, *, limit: int = 100) -
             rows = outbox.claim_due(conn, owner, CLAIM_TTL, channels=list(channels), limit=limit)
         if not rows:
             return counts
+        metrics.dispatcher_lag((r["next_attempt_at"] for r in rows), utcnow())
         attempts = {r["id"]: r["attempts"] for r in rows}
         for d in group(rows, channels):
             try:
@@ -168,15 +185,22 @@ def deliver_due(config: Config, store: Store, owner: str, *, limit: int = 100) -
                     if exc.permanent:
                         outbox.mark_failed(conn, d.ids, owner, err)
                         counts["failed"] += len(d.ids)
+                        log.error("notice failed for good: %s for %s to channel %s (%s): %s", d.kind,
+                                  d.target or "-", d.channel.name, d.key, err, extra=_fields(d, "failed"))
                     else:
-                        at = utcnow() + timedelta(seconds=backoff(attempts[d.ids[0]], exc.retry_after))
-                        outbox.mark_retry(conn, d.ids, owner, err, at)
+                        wait_s = backoff(attempts[d.ids[0]], exc.retry_after)
+                        outbox.mark_retry(conn, d.ids, owner, err, utcnow() + timedelta(seconds=wait_s))
                         counts["retry"] += len(d.ids)
-                log.warning("channel %s: notice %s not delivered: %s", d.channel.name, d.key, err)
+                        log.warning("notice to retry in %.0f s: %s for %s to channel %s (%s): %s", wait_s, d.kind,
+                                    d.target or "-", d.channel.name, d.key, err, extra=_fields(d, "retry"))
+                _count(d, "failed" if exc.permanent else "retry")
                 continue
             faults.point("after_send")
             with store.write() as conn:
                 outbox.mark_sent(conn, d.ids, owner)
             counts["sent"] += len(d.ids)
+            log.info("notice sent: %s for %s to channel %s (%s)%s", d.kind, d.target or "-", d.channel.name, d.key,
+                     f" with {len(d.ids) - 1} more" if len(d.ids) > 1 else "", extra=_fields(d, "sent"))
+            _count(d, "sent")
         if len(rows) < limit:
             return counts

@@ -173,6 +173,10 @@ class Store:
                 self.ensure_schema()
         except SQLAlchemyError as exc:
             raise StoreError(f"database {redact_url(url)}: {_reason(exc)}") from None
+        except ImportError as exc:  # a dialect SQLAlchemy knows, whose driver is not installed
+            raise StoreError(f"database {redact_url(url)}: its driver is not installed ({exc.name or exc}); "
+                             "supported: sqlite, postgresql+psycopg (pip install "
+                             "'release-evidence-watcher[postgres]')") from None
 
     # ---------------------------------------------------------------- schema
     def schema_revision(self) -> str | None:
