@@ -22,7 +22,7 @@ from watcher.errors import DeliveryError
 from watcher.notify import Delivery
 from watcher.notify.channels import send
 from watcher.notify.mail import message_id
-from watcher.notify.render import render, slack_escape
+from watcher.notify.render import human_link, render, slack_escape
 
 SCHEMA = Path(__file__).parent.parent / "watcher" / "notify" / "webhook.schema.json"
 SECRET = "sk-proj-secret-7c41e2"  # an API key the configuration takes from the environment
@@ -147,8 +147,9 @@ def test_release_names_target_answer_and_every_piece_of_evidence() -> None:
         assert "gpt-image-2" in out
         assert ANSWER in out
         for e in (SDK, SPEC):
-            assert e["source"] in out and e["url"] in out and e["evidence_type"] in out
-            assert "2026-04-21T17:02:11Z" in out
+            assert e["source"] in out and human_link(e["url"]) in out and e["evidence_type"] in out
+            # people read the time to the second with its zone; the webhook body keeps ISO 8601
+            assert ("2026-04-21T17:02:11Z" if out.startswith("{") else "2026-04-21 17:02:11 UTC") in out
     assert SDK["excerpt"] in r.text and SPEC["excerpt"] in r.text
     assert "ImageModel: TypeAlias = Literal[&#34;dall-e-2&#34;" in r.html or "Literal[&quot;dall-e-2&quot;" in r.html
     assert r.json["summary"] == ANSWER
@@ -159,7 +160,7 @@ def test_release_names_target_answer_and_every_piece_of_evidence() -> None:
 
 @pytest.mark.parametrize("name, answer", [
     ("release", "gpt-image-2: first-party evidence found in 1 source (openai-python-image-model)"),
-    ("corroboration", "gpt-image-2: also confirmed by openai-openapi-spec; first-party evidence now in 2 sources"),
+    ("corroboration", "gpt-image-2: also confirmed by openai-openapi-spec; now in 2 first-party sources"),
     ("mentioned", "gpt-image-2: mentioned in first-party prose at openai-changelog; not yet listed as usable"),
     ("withdrawn", "gpt-image-2: evidence withdrawn at openai-openapi-spec; still confirmed by openai-python-image"),
     ("discovered", "gpt-image-3: new model in family gpt-image-*, first seen at openai-python-image-model"),
@@ -227,8 +228,9 @@ def test_webhook_sends_key_headers_and_a_schema_valid_body(hook_receiver: HookRe
     body = got.json()
     validate(body)
     assert (body["kind"], body["target"], body["key"]) == ("release", "gpt-image-2", "release:gpt-image-2")
-    assert body["evidence"][0] == {k: SDK[k] for k in ("source", "url", "level", "evidence_type", "excerpt",
-                                                       "first_seen", "location", "model_id")}
+    assert body["evidence"][0] == dict({k: SDK[k] for k in ("source", "url", "level", "evidence_type", "excerpt",
+                                                            "first_seen", "location", "model_id")},
+                                       model_ids=["gpt-image-2"], link=human_link(SDK["url"]))
     assert body["details"]["confirmed_by"] == ["openai-openapi-spec", "openai-python-image-model"]
 
 

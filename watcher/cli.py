@@ -216,7 +216,7 @@ def status(obj: Ctx, fmt: str) -> None:
     rows = []
     for s in config.sources:
         st = states.get(s.name)
-        outcome = st.last_outcome if st and st.last_outcome else ("not_configured" if not s.configured else "never")
+        outcome = st.last_outcome if st and st.last_outcome else "not probed yet"
         if not s.configured:
             outcome = "not_configured"
         note = (f"set {', '.join(s.missing_env)}" if not s.configured else (st.last_error or "") if st else "")
@@ -253,8 +253,9 @@ def alerts(obj: Ctx, state: str | None, channel: str | None, limit: int, fmt: st
 
     rows = obj.store.notices(state=state, channel=channel, limit=limit)
     if fmt == "json":
-        click.echo(json.dumps([{k: (iso(v) if isinstance(v, datetime) else v) for k, v in r.items()
-                                if k not in ("claimed_by", "claimed_until")} for r in rows], indent=2))
+        click.echo(json.dumps([{k: (iso(v) if isinstance(v, datetime) else _payload(v) if k == "payload" else v)
+                                for k, v in r.items() if k not in ("claimed_by", "claimed_until")} for r in rows],
+                              indent=2, ensure_ascii=False))
         return
     click.echo(_table([[r["id"], local(r["created_at"]), r["channel"], r["kind"], r["target"] or "", r["state"],
                         r["attempts"], local(r["sent_at"]) if r["sent_at"] else "",
@@ -814,14 +815,38 @@ def prune(obj: Ctx, older: str, dry_run: bool, yes: bool) -> None:
 
 
 # ------------------------------------------------------------------ helpers
-def _table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
+def _table(rows: Sequence[Sequence[Any]], headers: Sequence[str], width: int | None = None) -> str:
+    """Columns padded to fit; on a terminal (or given `width`), the widest columns are cut with '…' so
+    that a line never wraps."""
     if not rows:
         return "(none)"
     cells = [[str(c) for c in headers]] + [["" if c is None else str(c) for c in r] for r in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    if width is None and sys.stdout.isatty():
+        import shutil
+
+        width = shutil.get_terminal_size().columns
+    if width:
+        floor = [min(w, max(len(h), 8)) for w, h in zip(widths, headers)]
+        while sum(widths) + 2 * (len(widths) - 1) > width:
+            i = max(range(len(widths)), key=lambda j: widths[j] - floor[j])
+            if widths[i] <= floor[i]:
+                break  # every column at its floor: let the terminal wrap
+            widths[i] -= 1
+        cells = [[c if len(c) <= w else c[: w - 1] + "…" for c, w in zip(r, widths)] for r in cells]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def _payload(value: Any) -> Any:
+    """The stored payload (JSON text) as the object it is."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
 
 
 def _one_of(value: str, valid: Sequence[str], option: str) -> None:

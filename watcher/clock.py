@@ -22,7 +22,13 @@ def iso(dt: datetime | None) -> str | None:
     return a.isoformat().replace("+00:00", "Z") if a else None
 
 
-def local(dt: datetime | None, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
-    """The time in the machine's local zone, for tables people read."""
+def local(dt: datetime | None, fmt: str = "%Y-%m-%d %H:%M:%S %Z") -> str:
+    """The time in the machine's local zone, with the zone's name, for tables people read."""
     a = aware(dt)
     return a.astimezone().strftime(fmt) if a else "-"
+
+
+def readable(dt: datetime | None) -> str:
+    """A time in a message people read: UTC to the second, zone named (2026-04-21 17:03:09 UTC)."""
+    a = aware(dt)
+    return a.strftime("%Y-%m-%d %H:%M:%S UTC") if a else ""

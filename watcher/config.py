@@ -30,7 +30,6 @@ else:  # pragma: no cover
 DEFAULT_CONFIG = Path("config/watcher.toml")
 DEFAULT_DATABASE_URL = "sqlite:///watcher.db"
 SOURCE_KINDS = ("models_api", "openapi_spec", "sdk_types", "pricing_page", "changelog", "model_page", "feed")
-CHANNEL_TYPES = ("slack", "email", "webhook")
 NOTICE_KINDS = ("release", "corroboration", "mentioned", "withdrawn", "discovered", "source_health", "test")
 ALERT_ON = ("confirmed", "mentioned")
 
@@ -184,12 +183,14 @@ _TARGET_KEYS = {"id", "family"}
 _SOURCE_KEYS = {"name", "kind", "url", "authority", "every", "headers", "allowed_hosts", "timeout", "deadline",
                 "max_bytes", "enabled"}
 _CHANNEL_COMMON = {"name", "type", "kinds", "targets", "enabled", "corroboration"}
-CHANNEL_KEYS = {
-    "slack": {"webhook_url", "timeout"},
-    "webhook": {"url", "headers", "timeout"},
-    "email": {"smtp_host", "smtp_port", "smtp_user", "smtp_password", "from", "to", "security", "timeout"},
-}
-_CHANNEL_REQUIRED = {"slack": ("webhook_url",), "webhook": ("url",), "email": ("smtp_host", "from", "to")}
+
+
+def channel_types() -> dict[str, Any]:
+    """The channel types' declarations (notify/registry.py), read when a config has channels: the
+    configuration never spells a channel type's keys itself."""
+    from .notify.registry import TYPES
+
+    return TYPES
 
 
 class _Loader:
@@ -447,10 +448,12 @@ def _channels(ld: _Loader, raw: Any, alert_on: list[str], known: list[Target]) -
             raise ld.fail(f"{where}.name", "duplicate channel name")
         names.add(name)
         ctype = ld.string(c, "type", where, required=True)
-        if ctype not in CHANNEL_TYPES:
-            raise ld.fail(f"{where}.type", f"unknown type {ctype!r}; allowed: {', '.join(CHANNEL_TYPES)}")
-        ld.check_keys(c, _CHANNEL_COMMON | CHANNEL_KEYS[ctype], where)
-        for req in _CHANNEL_REQUIRED[ctype]:
+        types = channel_types()
+        decl = types.get(ctype or "")
+        if decl is None:
+            raise ld.fail(f"{where}.type", f"unknown type {ctype!r}; allowed: {', '.join(types)}")
+        ld.check_keys(c, _CHANNEL_COMMON | decl.keys, where)
+        for req in decl.required:
             if req not in c:
                 raise ld.fail(f"{where}.{req}", f"is required for a {ctype} channel")
         if c.get("enabled", True) is False:
@@ -471,29 +474,26 @@ def _channels(ld: _Loader, raw: Any, alert_on: list[str], known: list[Target]) -
         names_ok = {t.name for t in known}
         for t in targets:
             # a target id, a family, or an id a family can discover (it becomes a target of its own)
-            if t.lower() not in names_ok and not any(k.family and fnmatch.fnmatchcase(t.lower(), k.family) for k in known):
+            if t.lower() not in names_ok and not any(k.family and fnmatch.fnmatchcase(t.lower(), k.family)
+                                                     for k in known):
                 raise ld.fail(f"{where}.targets", f"{t!r} is no configured target or family; configured: "
                                                   f"{', '.join(sorted(names_ok))}")
-        settings_raw = {k: v for k, v in c.items() if k in CHANNEL_KEYS[ctype]}
-        if ctype == "email":
-            to = settings_raw.get("to")
-            if isinstance(to, str):
-                settings_raw["to"] = [to]
-            elif not isinstance(to, list) or not to or not all(isinstance(x, str) for x in to):
-                raise ld.fail(f"{where}.to", "must be an address or a list of addresses")
-            sec = settings_raw.get("security", "starttls")
-            if sec not in ("starttls", "tls", "none"):
-                raise ld.fail(f"{where}.security", "must be one of: starttls, tls, none")
-            port = settings_raw.get("smtp_port", 587)
-            if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
-                raise ld.fail(f"{where}.smtp_port", "must be a port number")
+        settings_raw = {k: v for k, v in c.items() if k in decl.keys}
+        if decl.check is not None:
+            decl.check(settings_raw, lambda key, msg, w=where: ld.fail(f"{w}.{key}", msg))
         if "timeout" in settings_raw:
             settings_raw["timeout"] = ld.duration(settings_raw, "timeout", where, 10.0)
-        for key in ("url", "webhook_url"):
+        for key in decl.url_keys:
             if key in settings_raw:
                 if not isinstance(settings_raw[key], str):
                     raise ld.fail(f"{where}.{key}", "must be a string")
                 _check_url(ld, f"{where}.{key}", settings_raw[key])
+        for key, value in settings_raw.items():
+            if key in ("headers",) and isinstance(value, dict):
+                for hk, hv in value.items():
+                    ld.warn_bare(f"{where}.headers.{hk}", hv)
+            else:
+                ld.warn_bare(f"{where}.{key}", value)
         settings, missing = ld.expand_all(settings_raw)
         out.append(ChannelConfig(name=name, type=ctype, kinds=tuple(dict.fromkeys(kinds)),
                                  targets=tuple(t.lower() for t in targets), settings=settings,

@@ -23,6 +23,7 @@ class TargetVerdict:
     watched: int = 0  # first-party sources watched for this target (not_configured excluded)
     not_configured: tuple[str, ...] = ()
     other_authority: tuple[str, ...] = ()  # consumer / third-party sources that show it (never raise it)
+    unprobed: tuple[str, ...] = ()  # those of `unread` that were never probed (before the first run)
 
     @property
     def sources(self) -> tuple[str, ...]:
@@ -46,8 +47,13 @@ class TargetVerdict:
                     "not yet listed as usable")
         if self.verdict is Verdict.NO_EVIDENCE:
             return f"{self.target}: no first-party evidence; all {self.watched} first-party sources answered"
-        return (f"{self.target}: unknown; nothing found, but {len(self.unread)} of {self.watched} first-party "
-                f"sources could not be read ({', '.join(self.unread)})")
+        failed = [s for s in self.unread if s not in self.unprobed]
+        parts = ([f"{len(self.unprobed)} not probed yet ({', '.join(self.unprobed)})"] if self.unprobed else []) + \
+                ([f"{len(failed)} could not be read ({', '.join(failed)})"] if failed else [])
+        if not parts:
+            return f"{self.target}: unknown; no first-party source is watched for it"
+        return (f"{self.target}: unknown; nothing found, but of {self.watched} first-party sources "
+                f"{' and '.join(parts)}")
 
 
 def decide_verdict(target: str, sources: Sequence[Any], outcomes: Mapping[str, str | None],
@@ -86,7 +92,8 @@ def decide_verdict(target: str, sources: Sequence[Any], outcomes: Mapping[str, s
         verdict = Verdict.NO_EVIDENCE
     return TargetVerdict(target=target, verdict=verdict, confirmed_by=tuple(confirmed),
                          mentioned_by=tuple(mentioned), unread=unread, answered=answered,
-                         watched=len(watched), not_configured=not_configured, other_authority=tuple(other))
+                         watched=len(watched), not_configured=not_configured, other_authority=tuple(other),
+                         unprobed=tuple(n for n in unread if outcomes.get(n) is None))
 
 
 def _auth(value: Any) -> Authority:

@@ -11,7 +11,7 @@ import logging
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from .. import faults, metrics
@@ -42,6 +42,7 @@ class Delivery:
     key: str
     ids: tuple[int, ...]
     payloads: tuple[dict[str, Any], ...]
+    created_at: datetime | None = None  # when the head notice was made due (with ids[0]: unique per database)
 
 
 def channel_takes(channel: ChannelConfig, kind: str, target: str | None) -> bool:
@@ -135,7 +136,8 @@ def group(rows: Sequence[dict[str, Any]], channels: dict[str, ChannelConfig]) ->
             continue
         members = [r] + absorbed.get(r["id"], [])
         out.append(Delivery(channel=channels[r["channel"]], kind=r["kind"], target=r["target"], key=r["key"],
-                            ids=tuple(m["id"] for m in members), payloads=tuple(m["payload"] for m in members)))
+                            ids=tuple(m["id"] for m in members), payloads=tuple(m["payload"] for m in members),
+                            created_at=r.get("created_at")))
     return out
 
 

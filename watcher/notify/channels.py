@@ -1,33 +1,30 @@
-"""Sending one Delivery: render it once, then hand it to the module of its channel's type.
+"""Sending one Delivery: render it once, then hand it to its channel type's declared `send`.
 
-Each channel module maps its own failures to DeliveryError, permanent or transient.
+Each channel module maps its own failures to DeliveryError, permanent or transient; the types are
+those of registry.TYPES.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import jinja2
 
-from ..config import ChannelConfig, Config
+from ..config import Config
 from ..errors import DeliveryError
 from ..logs import redact
-from . import mail, slack, webhook
-from .render import Rendered, render
+from .registry import TYPES
+from .render import render
 
 if TYPE_CHECKING:
     from . import Delivery
-
-Sender = Callable[[ChannelConfig, Rendered, str], None]
-SENDERS: dict[str, Sender] = {"slack": slack.send, "email": mail.send, "webhook": webhook.send}
 
 
 def send(delivery: Delivery, config: Config) -> None:
     """Deliver or raise DeliveryError; the dispatcher marks the notice sent, retried or failed."""
     channel = delivery.channel
-    sender = SENDERS.get(channel.type)
-    if sender is None:
+    ctype = TYPES.get(channel.type)
+    if ctype is None:
         raise DeliveryError(f"channel {channel.name!r}: unknown type {channel.type!r}", permanent=True)
     try:
         rendered = render(delivery, config)
@@ -36,4 +33,4 @@ def send(delivery: Delivery, config: Config) -> None:
         where = f"{exc.name}:{exc.lineno}" if isinstance(exc, jinja2.TemplateSyntaxError) else "template"
         raise DeliveryError(redact(f"channel {channel.name!r}: {where}: {type(exc).__name__}: {exc.message}")) \
             from None
-    sender(channel, rendered, delivery.key)
+    ctype.send(channel, rendered, delivery.key)

@@ -12,10 +12,12 @@ import smtplib
 import ssl
 from email.message import EmailMessage
 from email.utils import formatdate
+from typing import Any
 
 from ..config import ChannelConfig
 from ..errors import DeliveryError
 from ..logs import redact
+from .declare import ChannelType, Fail
 from .render import Rendered, clean, oneline
 
 log = logging.getLogger(__name__)
@@ -24,9 +26,11 @@ DEFAULT_TIMEOUT = 10.0
 DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}
 
 
-def message_id(key: str) -> str:
-    """The same notice always gets the same Message-ID, so a mail client can fold a repeat into one."""
-    return f"<{hashlib.sha256(key.encode('utf-8')).hexdigest()[:32]}@watcher>"
+def message_id(ident: str) -> str:
+    """The same notice always gets the same Message-ID, so a mail client can fold a repeat into one.
+    `ident` is the rendered message's: the notice's key and the outbox row it was made in, so two
+    watcher databases never give two different mails one id."""
+    return f"<{hashlib.sha256(ident.encode('utf-8')).hexdigest()[:32]}@watcher>"
 
 
 def build(channel: ChannelConfig, rendered: Rendered, key: str) -> EmailMessage:
@@ -36,7 +40,7 @@ def build(channel: ChannelConfig, rendered: Rendered, key: str) -> EmailMessage:
     msg["From"] = s["from"]
     msg["To"] = ", ".join(s["to"])
     msg["Date"] = formatdate(usegmt=True)
-    msg["Message-ID"] = message_id(key)
+    msg["Message-ID"] = message_id(rendered.ident or key)
     msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies to a robot
     msg.set_content(rendered.text)
     msg.add_alternative(rendered.html, subtype="html")
@@ -97,3 +101,22 @@ def _reply(code: int, text: bytes | str) -> str:
 
 def _text(text: str | None) -> str:
     return redact(oneline(clean(text or "")))[:300]
+
+
+def _check(settings: dict[str, Any], fail: Fail) -> None:
+    to = settings.get("to")
+    if isinstance(to, str):
+        settings["to"] = [to]
+    elif not isinstance(to, list) or not to or not all(isinstance(x, str) for x in to):
+        raise fail("to", "must be an address or a list of addresses")
+    if settings.get("security", "starttls") not in DEFAULT_PORTS:
+        raise fail("security", f"must be one of: {', '.join(DEFAULT_PORTS)}")
+    port = settings.get("smtp_port", 587)
+    if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
+        raise fail("smtp_port", "must be a port number")
+
+
+CHANNEL = ChannelType(
+    name="email", summary="one multipart (text and HTML) mail per notice over SMTP",
+    keys=frozenset({"smtp_host", "smtp_port", "smtp_user", "smtp_password", "from", "to", "security", "timeout"}),
+    required=("smtp_host", "from", "to"), send=send, secret_keys=("smtp_password",), check=_check)

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import jinja2
 
 from .. import __version__
-from ..clock import iso, utcnow
+from ..clock import iso, readable, utcnow
 from ..config import Config
 from ..evidence import UNSAFE_CHARS
 from ..logs import redact
@@ -49,6 +49,7 @@ class Rendered:
     html: str
     slack: dict[str, Any]  # an incoming-webhook body: {"text": ..., "blocks": [...]}
     json: dict[str, Any]  # the webhook body; see webhook.schema.json
+    ident: str = ""  # the notice's key and outbox row: unique to this installation (e-mail's Message-ID)
 
 
 def clean(text: str) -> str:
@@ -68,6 +69,17 @@ def oneline(value: Any) -> str:
     return " ".join(str(value).split()) if value is not None else ""
 
 
+def when(value: Any) -> str:
+    """An ISO time (as the body carries it) for people: to the second, with its zone (UTC)."""
+    if not value:
+        return ""
+    try:
+        dt = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return str(value)
+    return readable(dt)
+
+
 def is_http_url(value: Any) -> bool:
     """Only http(s) URLs become links in HTML (never javascript: or data:)."""
     if not isinstance(value, str):
@@ -78,7 +90,7 @@ def is_http_url(value: Any) -> bool:
 
 def render(delivery: Delivery, config: Config, *, now: datetime | None = None) -> Rendered:
     """Everything a channel may send for one delivery. Raises jinja2.TemplateError on a broken template."""
-    scrub = _scrubber(config, delivery.channel.settings)
+    scrub = _scrubber(config, delivery.channel.settings, delivery.channel.type)
     body = _body(delivery, scrub, now or utcnow())
     text_env, slack_env = _environments(str(config.templates_dir) if config.templates_dir else None)
 
@@ -90,8 +102,9 @@ def render(delivery: Delivery, config: Config, *, now: datetime | None = None) -
     mrkdwn = slack_env.get_template(SLACK_TEMPLATE).render(body)
     slack = {"text": slack_escape(text), "blocks": _blocks(mrkdwn)}
     # The context was scrubbed already; scrubbing the output too keeps a secret out of template literals.
+    made = f"|{iso(delivery.created_at)}|{delivery.ids[0]}" if delivery.created_at and delivery.ids else ""
     return Rendered(subject=scrub(subject), text=scrub(text), html=scrub(html),
-                    slack=_map_strings(slack, scrub), json=_map_strings(body, scrub))
+                    slack=_map_strings(slack, scrub), json=_map_strings(body, scrub), ident=delivery.key + made)
 
 
 # ---------------------------------------------------------------------------------- the body
@@ -99,15 +112,7 @@ def _body(d: Delivery, scrub: Callable[[str], str], now: datetime) -> dict[str, 
     """The webhook body, also the templates' variables. Strings cleaned and scrubbed."""
     payloads = [_map_strings(dict(p), lambda s: scrub(clean(s))) for p in d.payloads]
     first = payloads[0] if payloads else {}
-    evidence: list[dict[str, Any]] = []
-    seen: set[tuple[Any, ...]] = set()
-    for p in payloads:
-        for e in p.get("evidence") or ():
-            item = {k: e.get(k) for k in _EVIDENCE_FIELDS}
-            ident = tuple(item.values())
-            if ident not in seen:
-                seen.add(ident)
-                evidence.append(item)
+    evidence = group_evidence(e for p in payloads for e in p.get("evidence") or ())
     details = {k: v for k, v in first.items() if k not in ("kind", "target", "key", "evidence")}
     confirmed = sorted({s for p in payloads for s in p.get("confirmed_by") or ()})
     if not confirmed and d.kind in ("release", "corroboration"):
@@ -134,6 +139,57 @@ def _body(d: Delivery, scrub: Callable[[str], str], now: datetime) -> dict[str, 
     return body
 
 
+def group_evidence(items: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One block per source and place (url, location, type, level), listing every id found there: the
+    model and its dated snapshot are one finding, not two. The excerpt kept is the one naming the most
+    ids; first_seen is the earliest."""
+    blocks: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for e in items:
+        item = {k: e.get(k) for k in _EVIDENCE_FIELDS}
+        place = (item["source"], item["url"], item["location"], item["evidence_type"], item["level"])
+        block = blocks.get(place)
+        if block is None:
+            block = blocks[place] = dict(item, model_ids=[], link=human_link(item["url"]))
+        mid = item["model_id"]
+        if mid and mid not in block["model_ids"]:
+            block["model_ids"].append(mid)
+            block["model_ids"].sort(key=lambda m: (len(m), m))  # the model before its snapshots
+        excerpt = item["excerpt"] or ""
+        if sum(m in excerpt for m in block["model_ids"]) > sum(m in (block["excerpt"] or "")
+                                                               for m in block["model_ids"]):
+            block["excerpt"] = excerpt
+        if item["first_seen"] and (not block["first_seen"] or str(item["first_seen"]) < str(block["first_seen"])):
+            block["first_seen"] = item["first_seen"]
+    for block in blocks.values():
+        block["model_id"] = block["model_ids"][0] if block["model_ids"] else block["model_id"]
+    return list(blocks.values())
+
+
+_RAW = re.compile(r"^https://raw\.githubusercontent\.com/([^/]+)/([^/]+)/(.+)$")
+
+
+def human_link(url: Any) -> str | None:
+    """A page a person can open for a fetched URL: GitHub's blob page for a raw file (the ref kept,
+    so a commit stays that commit), the page itself for a docs `.md` twin; else the URL as it is."""
+    if not isinstance(url, str):
+        return None
+    m = _RAW.match(url)
+    if m:
+        owner, repo, rest = m.groups()
+        return f"https://github.com/{owner}/{repo}/blob/{rest}"
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname in _DOCS_HOSTS and parts.path.endswith(".md"):
+        return parts._replace(path=parts.path[:-3], query="").geturl()
+    return url
+
+
+_DOCS_HOSTS = frozenset({"developers.openai.com", "platform.openai.com", "help.openai.com", "openai.com"})
+
+
+def _and(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
@@ -146,9 +202,8 @@ def summary(body: Mapping[str, Any]) -> str:
     if kind == "release":
         return (f"{target}: first-party evidence found in {_plural(len(confirmed), 'source')} "
                 f"({', '.join(confirmed)})")
-    if kind == "corroboration":
-        return (f"{target}: also confirmed by {source}; first-party evidence now in "
-                f"{_plural(len(confirmed), 'source')} ({', '.join(confirmed)})")
+    if kind == "corroboration":  # the full list is the "Confirmed by" line; the summary stays short
+        return f"{target}: also confirmed by {_and(source.split(', '))}; now in {_plural(len(confirmed), 'first-party source')}"
     if kind == "mentioned":
         return f"{target}: mentioned in first-party prose at {source}; not yet listed as usable"
     if kind == "withdrawn":
@@ -170,15 +225,18 @@ def summary(body: Mapping[str, Any]) -> str:
 
 
 # ---------------------------------------------------------------------------------- secrets
-def _scrubber(config: Config, settings: Mapping[str, Any]) -> Callable[[str], str]:
+def _scrubber(config: Config, settings: Mapping[str, Any], channel_type: str) -> Callable[[str], str]:
     """Redaction of every secret logging knows, the configuration's, and this channel's own settings."""
+    from .registry import TYPES
+
     own: list[str] = []
-    for key in ("webhook_url", "url", "smtp_password"):
-        if isinstance(settings.get(key), str):
-            own.append(settings[key])
-    headers = settings.get("headers")
-    if isinstance(headers, Mapping):
-        own += [str(v) for v in headers.values()]
+    ctype = TYPES.get(channel_type)
+    for key in ctype.secret_keys if ctype else ():
+        value = settings.get(key)
+        if isinstance(value, str):
+            own.append(value)
+        elif isinstance(value, Mapping):  # headers: every value may carry a token
+            own += [str(v) for v in value.values()]
     secrets = sorted({s for s in (*config.secrets, *own) if len(s) >= 4}, key=len, reverse=True)
 
     def scrub(text: str) -> str:
@@ -230,6 +288,7 @@ def _environments(templates_dir: str | None) -> tuple[jinja2.Environment, jinja2
     slack_env = jinja2.Environment(autoescape=False, finalize=_slack_finalize, **common)
     for env in (text_env, slack_env):
         env.filters["oneline"] = oneline
+        env.filters["when"] = when
         env.tests["http_url"] = is_http_url
     return text_env, slack_env
 

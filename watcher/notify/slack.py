@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 from ..config import ChannelConfig
+from .declare import ChannelType
 from .render import Rendered
 from .webhook import post
 
@@ -17,3 +18,9 @@ def send(channel: ChannelConfig, rendered: Rendered, key: str) -> None:
     # Slack keeps no idempotency key: the outbox's window of one is all there is.
     body = json.dumps(rendered.slack, ensure_ascii=False).encode("utf-8")
     post(channel, channel.settings["webhook_url"], body, {"Content-Type": "application/json; charset=utf-8"})
+
+
+CHANNEL = ChannelType(
+    name="slack", summary="a Slack incoming webhook (Block Kit message)",
+    keys=frozenset({"webhook_url", "timeout"}), required=("webhook_url",), send=send,
+    url_keys=("webhook_url",), secret_keys=("webhook_url",))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -16,6 +17,7 @@ from ..config import ChannelConfig
 from ..errors import DeliveryError
 from ..fetch import retry_after_seconds
 from ..logs import redact
+from .declare import ChannelType, Fail
 from .render import Rendered, clean, oneline
 
 USER_AGENT = f"release-evidence-watcher/{__version__}"
@@ -72,3 +74,15 @@ def _scrub(text: str, url: str) -> str:
     for secret in sorted({url, parts.path, parts.query} - {"", "/"}, key=len, reverse=True):
         text = text.replace(secret, "[redacted]")
     return redact(oneline(clean(text)))
+
+
+def _check(settings: dict[str, Any], fail: Fail) -> None:
+    headers = settings.get("headers", {})
+    if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
+        raise fail("headers", 'must be a table of strings, e.g. { Authorization = "Bearer ${TOKEN}" }')
+
+
+CHANNEL = ChannelType(
+    name="webhook", summary="a JSON POST of webhook.schema.json with an Idempotency-Key",
+    keys=frozenset({"url", "headers", "timeout"}), required=("url",), send=send, url_keys=("url",),
+    secret_keys=("url", "headers"), check=_check)

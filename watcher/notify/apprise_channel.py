@@ -1,0 +1,64 @@
+"""The apprise channel: one notice through an Apprise URL (Discord, Microsoft Teams, Telegram, ntfy,
+Matrix, Pushover, json://, ...), with the outbox's guarantees: a failure is retried, a success is once.
+
+Needs the `apprise` extra. Apprise answers only "sent" or "not sent", so every failure is transient
+(retried with backoff); a URL Apprise does not recognise is permanent. Its own log lines about the
+failure become the error text, with the URL (which holds the service's token) redacted.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..config import ChannelConfig
+from ..errors import DeliveryError
+from ..logs import redact
+from .declare import ChannelType, Fail
+from .render import Rendered, clean, oneline
+
+DEFAULT_TIMEOUT = 10.0
+
+
+def send(channel: ChannelConfig, rendered: Rendered, key: str) -> None:
+    try:
+        import apprise
+    except ImportError:
+        raise DeliveryError(f"apprise channel {channel.name!r}: the apprise package is not installed "
+                            "(pip install 'release-evidence-watcher[apprise]')") from None
+    url = channel.settings["url"]
+    where = f"apprise channel {channel.name!r}"
+    scheme = urlsplit(url).scheme or "?"
+    client = apprise.Apprise()
+    if not client.add(url):
+        raise DeliveryError(f"{where}: Apprise does not recognise a {scheme}:// URL (see Apprise's list of "
+                            "services)", permanent=True)
+    with apprise.LogCapture(level=logging.WARNING) as captured:
+        ok = client.notify(body=rendered.text, title=rendered.subject, body_format=apprise.NotifyFormat.TEXT)
+        log_text = captured.getvalue() if hasattr(captured, "getvalue") else ""
+    if not ok:
+        lines = [ln for ln in log_text.splitlines() if ln.strip()]
+        reason = _scrub(lines[-1].split(" - ", 2)[-1] if lines else "no reason given", url)
+        raise DeliveryError(f"{where}: {scheme}:// did not take the notice: {reason}")
+
+
+def _scrub(text: str, url: str) -> str:
+    """Without the URL or its parts (a token is often its user, password or path)."""
+    parts = urlsplit(url)
+    for secret in sorted({url, parts.netloc, parts.path, parts.query, parts.username or "", parts.password or ""}
+                         - {"", "/"}, key=len, reverse=True):
+        text = text.replace(secret, "[redacted]")
+    return redact(oneline(clean(text)))[:300]
+
+
+def _check(settings: dict[str, Any], fail: Fail) -> None:
+    url = settings.get("url")
+    if not isinstance(url, str) or "://" not in url:
+        raise fail("url", 'must be an Apprise URL such as "discord://${DISCORD_WEBHOOK_ID}/${DISCORD_TOKEN}"')
+
+
+CHANNEL = ChannelType(
+    name="apprise", summary="any service Apprise reaches (Discord, Teams, Telegram, ntfy, Matrix, ...)",
+    keys=frozenset({"url"}), required=("url",), send=send, secret_keys=("url",), check=_check,
+    extra="apprise")
