@@ -56,6 +56,9 @@ def test_the_cycle_after_the_release_confirms_and_alerts(demo) -> None:  # type:
     assert "┌─ E-mail · email-demo to you@example.invalid (rendered here, not sent)" in after
     assert "Subject: [watcher] gpt-image-2: first-party evidence found in 1 source (openai-python)" in after
     assert "sdk_value" in after and "/openai/openai-python/main/src/openai/types/image_model.py" in after
+    # the replayed day, not the day the demo runs; to the second, with the zone
+    assert re.search(r"First seen: 2026-05-05 \d\d:\d\d:\d\d UTC", after), after
+    assert "gpt-image-2, gpt-image-2-2026-04-21" in after  # one block naming both ids
 
 
 def test_the_release_alert_is_printed_once(demo) -> None:  # type: ignore[no-untyped-def]
@@ -65,7 +68,7 @@ def test_the_release_alert_is_printed_once(demo) -> None:  # type: ignore[no-unt
     assert out.count("release:gpt-image-2") == 2  # the Slack footer and the e-mail's, nothing later
     later = "".join(cycles(out)[3:])
     # node and go confirm the same day: one corroboration naming both, not one message each
-    assert later.count("notice due · corroboration: gpt-image-2: also confirmed by openai-go, openai-node;") == 1
+    assert later.count("notice due · corroboration: gpt-image-2: also confirmed by openai-go and openai-node;") == 1
     assert "release" not in later
 
 

@@ -100,3 +100,29 @@ def test_the_console_check_catches_a_broken_page(chromium, tmp_path):
     found = console(result.stderr)
     assert any("Uncaught ReferenceError" in line for line in found)
     assert any("Content Security Policy" in line for line in found)
+
+
+MEASURE = """<pre id="measured"></pre><script>
+const px = (sel) => [...document.querySelectorAll(sel)].map((e) => Math.round(e.getBoundingClientRect().width));
+document.getElementById("measured").textContent = JSON.stringify({
+  excerpt: px("section.target table td.excerpt"), page: Math.round(document.body.getBoundingClientRect().width)});
+</script>"""
+
+
+def test_the_excerpt_column_is_wide_enough_to_read(chromium, report, tmp_path):
+    """The browser's own layout of the report's tables, measured in the page: the report itself has no
+    script (its CSP forbids one), so a copy without the CSP gets a few lines that measure and write down."""
+    import json
+    import re
+
+    html = report.read_text()
+    html = re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", html)
+    page = tmp_path / "measured.html"
+    page.write_text(html.replace("</body>", MEASURE + "</body>"))
+    result = browse(chromium, tmp_path, page, "--dump-dom", "--window-size=1280,2000")
+    assert result.returncode == 0, result.stderr[-2000:]
+    found = re.search(r'<pre id="measured">(.*?)</pre>', result.stdout, re.S)
+    assert found, result.stdout[-2000:]
+    sizes = json.loads(found.group(1).replace("&quot;", '"'))
+    assert sizes["excerpt"], sizes  # the evidence tables have excerpt cells
+    assert min(sizes["excerpt"]) >= 280, sizes  # a column a person reads (22em), never 90 px

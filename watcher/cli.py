@@ -195,6 +195,7 @@ def status(obj: Ctx, fmt: str) -> None:
     """Per target: the verdict; per source: its last outcome (from the database, no probe)."""
     from .clock import iso, local
     from .cycle import verdicts
+    from .evidence import Outcome
 
     config, store = obj.config, obj.store
     vs = verdicts(config, store)
@@ -219,7 +220,8 @@ def status(obj: Ctx, fmt: str) -> None:
         outcome = st.last_outcome if st and st.last_outcome else "not probed yet"
         if not s.configured:
             outcome = "not_configured"
-        note = (f"set {', '.join(s.missing_env)}" if not s.configured else (st.last_error or "") if st else "")
+        failed = bool(st and st.last_outcome and Outcome(st.last_outcome).failed)
+        note = (f"set {', '.join(s.missing_env)}" if not s.configured else (st.last_error or "") if failed else "")
         rows.append([s.name, s.authority.value, outcome, local(st.last_probe_at) if st else "-",
                      st.failure_streak if st and st.failure_streak else "", note])
     click.echo(_table(rows, ["source", "authority", "last outcome", "last probe", "fails", "note"]))
@@ -599,8 +601,13 @@ def demo() -> None:
     were published, runs the real probe cycle over them with a throw-away database, and prints the
     release alert as Slack and e-mail would show it (nothing is sent) and the evidence history.
     """
+    import logging
+
     from .demo import run_demo
 
+    obj = click.get_current_context().find_object(Ctx)
+    if not (obj and obj.verbose):  # the demo tells its own story; the log lines would repeat it
+        logging.getLogger("watcher").setLevel(logging.WARNING)
     run_demo(click.echo)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
+from dataclasses import replace
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -177,7 +178,7 @@ def run_demo(echo: Echo = print) -> None:
                 _print_report(echo, report)
                 for row in store.history(target=TARGET):
                     seen_on.setdefault(row["id"], pub.date)
-                _print_alerts(echo, config, store, owner)
+                _print_alerts(echo, config, store, owner, pub.date)
             echo("")
             _print_history(echo, store.history(target=TARGET), seen_on)
             echo("")
@@ -210,8 +211,9 @@ def _print_report(echo: Echo, report) -> None:  # type: ignore[no-untyped-def]
         echo(f"  verdict: {v.verdict.value} · {v.summary()}")
 
 
-def _print_alerts(echo: Echo, config, store, owner: str) -> None:  # type: ignore[no-untyped-def]
-    """Deliver what is due the way the dispatcher does (claim, group, mark sent), but onto the terminal."""
+def _print_alerts(echo: Echo, config, store, owner: str, day: str) -> None:  # type: ignore[no-untyped-def]
+    """Deliver what is due the way the dispatcher does (claim, group, mark sent), but onto the terminal.
+    The replay runs today; the message shows the replayed day (`day`), as it would have read then."""
     from .notify import group
     from .notify.render import render
     from .store import outbox
@@ -230,7 +232,8 @@ def _print_alerts(echo: Echo, config, store, owner: str) -> None:  # type: ignor
     deliveries = group(rows, channels)
     brief: dict[str, tuple[str, list[str]]] = {}  # other notices: one line per notice, not per channel
     for d in deliveries:
-        r = render(d, config)
+        d = replace(d, payloads=tuple(_on_day(p, day) for p in d.payloads))
+        r = render(d, config, now=_at_day(utcnow(), day))
         if d.kind == "release":
             if d.channel.type == "slack":
                 echo("")
@@ -246,6 +249,19 @@ def _print_alerts(echo: Echo, config, store, owner: str) -> None:  # type: ignor
             outbox.mark_sent(conn, d.ids, owner)
     for line, names in brief.values():
         echo(f"  notice due · {line} (for {', '.join(names)}; rendered, not sent)")
+
+
+def _at_day(dt, day: str):  # type: ignore[no-untyped-def]
+    from datetime import date
+
+    return dt.replace(**{k: getattr(date.fromisoformat(day), k) for k in ("year", "month", "day")})
+
+
+def _on_day(payload: dict[str, Any], day: str) -> dict[str, Any]:
+    """A payload whose evidence was first seen on the replayed day (same time of day)."""
+    ev = [dict(e, first_seen=day + str(e["first_seen"])[10:]) if e.get("first_seen") else e
+          for e in payload.get("evidence") or ()]
+    return dict(payload, evidence=ev) if ev else payload
 
 
 def _as_slack_shows(body: dict[str, Any]) -> str:

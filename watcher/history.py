@@ -23,7 +23,7 @@ from sqlalchemy import and_, case, func, select
 
 from . import __version__
 from .clock import iso, utcnow
-from .evidence import UNSAFE_CHARS, Authority, Level
+from .evidence import UNSAFE_CHARS, Authority, Level, Outcome
 from .logs import redact
 from .store import Store, redact_url
 from .store.runs import RunInfo, SnapshotInfo, latest_snapshot_run, load_body, load_run, load_snapshot
@@ -523,6 +523,13 @@ VANISHED_SHOWN = 50
 _ORDER = {Authority.FIRST_PARTY.value: 0, Authority.CONSUMER.value: 1, Authority.THIRD_PARTY.value: 2}
 
 
+def _failed(outcome: str | None) -> bool:
+    try:
+        return outcome is not None and Outcome(outcome).failed
+    except ValueError:
+        return True
+
+
 def report(config: Config, store: Store, *, now: datetime | None = None) -> Report:
     """Everything the HTML report shows, read from the database (no probe)."""
     from .cycle import verdicts
@@ -568,7 +575,9 @@ def report(config: Config, store: Store, *, now: datetime | None = None) -> Repo
             last_outcome=(st.last_outcome if st else None) if s.configured else "not_configured",
             last_status=st.last_status if st else None, last_probe_at=st.last_probe_at if st else None,
             last_ok_at=st.last_ok_at if st else None, failure_streak=st.failure_streak if st else 0,
-            last_error=safe(st.last_error)[:500] or None if st else None, live=live_per_source.get(s.name, 0)))
+            # an answer's note ("HTTP 304 Not Modified since the last probe") is no error
+            last_error=safe(st.last_error)[:500] or None if st and _failed(st.last_outcome) else None,
+            live=live_per_source.get(s.name, 0)))
     return Report(generated_at=now, database=redact_url(store.url), version=__version__, targets=tuple(out),
                   sources=tuple(health), signals_total=signals_total, runs_total=runs_total)
 
