@@ -684,6 +684,48 @@ def _print_explanation(e) -> None:  # type: ignore[no-untyped-def]
 
 
 @cli.command()
+@click.argument("signal_id", type=int)
+@click.option("--context", "around", type=click.IntRange(0, 10_000), default=None, metavar="N",
+              help="Only the N lines before and after the evidence, numbered, the evidence marked '>'.")
+@click.option("--raw", is_flag=True, help="The stored bytes as they came (default: the text, decoded as the "
+                                          "parsers decode it).")
+@pass_ctx
+@_errors
+def show(obj: Ctx, signal_id: int, around: int | None, raw: bool) -> None:
+    """Print the stored document behind a signal (SIGNAL_ID from `watcher history`): what the source
+    answered when the signal was first found, as stored. What it is (source, URL, snapshot, run) goes
+    to stderr, so stdout is the document alone: `watcher show 12 > spec.yaml`. --context N narrows it
+    to the lines around the evidence."""
+    from .clock import local
+    from .history import stored_document
+
+    if raw and around is not None:
+        raise click.UsageError("--raw prints the whole stored document; leave out --context")
+    doc = stored_document(obj.store, signal_id, context_lines=around)
+    if doc is None:
+        raise click.BadParameter(f"no signal with id {signal_id} (see `watcher history`)", param_hint="SIGNAL_ID")
+    if doc.body is None or doc.snapshot is None:
+        raise WatcherError(f"signal {signal_id}: no stored document: {doc.note or 'none was kept'}")
+    sn = doc.snapshot
+    run = f", read by run #{doc.first_run.id} at {local(doc.first_run.started_at)}" if doc.first_run else ""
+    click.echo(f"signal {signal_id} ({doc.model_id} at {doc.source}): {doc.url}\nsnapshot #{sn.id}, sha256 "
+               f"{sn.content_hash}, {sn.size:,} bytes{', ' + sn.content_type if sn.content_type else ''}{run}",
+               err=True)
+    if raw:
+        sys.stdout.buffer.write(doc.body)
+        return
+    if around is None:
+        click.echo(doc.text or "", nl=not (doc.text or "").endswith("\n"))
+        return
+    if doc.context is None:
+        raise WatcherError(f"signal {signal_id}: neither its excerpt nor its model id is in the stored text; "
+                           "leave out --context to see the whole document")
+    width = len(str(doc.context.lines[-1].number))
+    for line in doc.context.lines:
+        click.echo(f"{'>' if line.hit else ' '} {line.number:>{width}} | {line.text}")
+
+
+@cli.command()
 @click.argument("target")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @pass_ctx

@@ -123,17 +123,7 @@ def explain(store: Store, signal_id: int, *, context_lines: int = 2, max_diff_li
             return None
         first, last, vanished = (_shown(load_run(conn, x)) for x in (row.first_probe_run_id, row.last_probe_run_id,
                                                                 row.vanished_probe_run_id))
-        snap_id, snap_note = row.first_snapshot_id, None
-        if snap_id is None and first is not None:
-            # A stored copy read again (304) because the targets or parsers changed: the document is the
-            # source's last one read before that run.
-            prior = latest_snapshot_run(conn, row.source_id, first, inclusive=True)
-            snap_id = prior.snapshot_id if prior else None
-            snap_note = (f"the run answered {first.outcome}; the evidence was found when the stored copy read "
-                         f"by run #{prior.id} was parsed again" if prior else "no stored document for this run")
-        snapshot = load_snapshot(conn, snap_id)
-        if snap_id is not None and snapshot is None:
-            snap_note = f"snapshot #{snap_id} is no longer stored"
+        snapshot, snap_note = _snapshot_of(conn, row, first)
         body = load_body(conn, snapshot.id) if snapshot else None
         base_run = base_snap = base_body = None
         if snapshot is not None and first is not None:
@@ -166,6 +156,61 @@ def explain(store: Store, signal_id: int, *, context_lines: int = 2, max_diff_li
         location=safe(row.location), published=row.published, first_seen=row.first_seen, last_seen=row.last_seen,
         vanished_at=row.vanished_at, first_run=first, last_run=last, vanished_run=vanished, snapshot=snapshot,
         snapshot_note=snap_note, context=context, context_note=context_note, diff=diff, diff_note=diff_note)
+
+
+def _snapshot_of(conn: Any, row: Any, first: RunInfo | None) -> tuple[SnapshotInfo | None, str | None]:
+    """The stored document a signal was found in, and a note on how it was found or why there is none."""
+    snap_id, note = row.first_snapshot_id, None
+    if snap_id is None and first is not None:
+        # A stored copy read again (304) because the targets or parsers changed: the document is the
+        # source's last one read before that run.
+        prior = latest_snapshot_run(conn, row.source_id, first, inclusive=True)
+        snap_id = prior.snapshot_id if prior else None
+        note = (f"the run answered {first.outcome}; the evidence was found when the stored copy read "
+                f"by run #{prior.id} was parsed again" if prior else "no stored document for this run")
+    snapshot = load_snapshot(conn, snap_id)
+    if snap_id is not None and snapshot is None:
+        note = f"snapshot #{snap_id} is no longer stored"
+    return snapshot, note
+
+
+@dataclass(frozen=True)
+class StoredDocument:
+    """The document behind a signal, as stored (`watcher show`)."""
+
+    signal_id: int
+    source: str
+    url: str
+    model_id: str
+    first_run: RunInfo | None
+    snapshot: SnapshotInfo | None
+    note: str | None  # why there is no body, or how the snapshot was found
+    body: bytes | None
+    text: str | None  # the body decoded as the parsers decode it
+    context: Context | None  # the lines around the evidence, when asked for
+
+
+def stored_document(store: Store, signal_id: int, *, context_lines: int | None = None) -> StoredDocument | None:
+    """The stored document in which signal `signal_id` was first found; None when there is no such signal.
+    With `context_lines`, also the lines around the evidence (found as `explain` finds them)."""
+    from .sources._text import decode
+
+    sig, src = S.signals, S.sources
+    with store.engine.connect() as conn:
+        row = conn.execute(select(sig, src.c.name.label("source")).join(src, src.c.id == sig.c.source_id)
+                           .where(sig.c.id == signal_id)).one_or_none()
+        if row is None:
+            return None
+        first = _shown(load_run(conn, row.first_probe_run_id))
+        snapshot, note = _snapshot_of(conn, row, first)
+        body = load_body(conn, snapshot.id) if snapshot else None
+    text = decode(body, snapshot.content_type) if body is not None and snapshot else None  # type: ignore[union-attr]
+    context = None
+    if text is not None and context_lines is not None:
+        context = find_context(text, row.excerpt, row.model_id, row.location, Matcher([row.target]), context_lines)
+    return StoredDocument(signal_id=row.id, source=row.source, url=row.url, model_id=row.model_id,
+                          first_run=first, snapshot=snapshot, note=note if body is None else None,
+                          body=body, text=text, context=context)
 
 
 _WORD = re.compile(r"[A-Za-z0-9_]{4,}")
