@@ -425,18 +425,34 @@ def check(obj: Ctx, target: str) -> None:
 
 # ------------------------------------------------------------------ scan
 @cli.command()
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
-@click.option("--kind", "-k", required=True, type=click.Choice(kinds_registry.names()))
+@click.argument("file", metavar="FILE|URL")
+@click.option("--kind", "-k", type=click.Choice(kinds_registry.names()),
+              help="The parser to use (required, unless --source gives it).")
+@click.option("--source", "-s", "source_name", metavar="NAME",
+              help="With a URL: fetch it with this configured source's settings (kind, headers, timeouts, size "
+                   "cap, allowed hosts). Its headers go only to its own host.")
 @click.option("--target", "-t", "targets", multiple=True, metavar="ID",
               help="Model id to look for (repeatable; default gpt-image-2).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def scan(file: str, kind: str, targets: tuple[str, ...], fmt: str) -> None:
-    """Parse a local document and print its signals: no network, no database."""
+@click.pass_context
+def scan(ctx: click.Context, file: str, kind: str | None, source_name: str | None, targets: tuple[str, ...],
+         fmt: str) -> None:
+    """Parse a document and print its signals; store nothing. FILE is read from disk ('-': stdin), no
+    network; an http(s) URL is fetched once, as a probe would fetch it (like urlwatch's --test-filter).
+    Exits 5 when the URL cannot be read or the document does not parse."""
     from .errors import ParseError
     from .sources import Document
     from .targets import Matcher
 
-    body = sys.stdin.buffer.read() if file == "-" else open(file, "rb").read()
+    if file.startswith(("http://", "https://")):
+        body, kind = _fetch_once(ctx, file, kind, source_name)
+    else:
+        if source_name:
+            raise click.UsageError("--source goes with a URL; a file is parsed with --kind")
+        file = click.Path(exists=True, dir_okay=False, allow_dash=True).convert(file, None, ctx)
+        body = sys.stdin.buffer.read() if file == "-" else open(file, "rb").read()
+    if kind is None:
+        raise click.UsageError("give --kind (or, with a URL, --source NAME)")
     ids = [t.lower() for t in targets] or ["gpt-image-2"]
     # One target is the document's own, as for a `{target}` source (a model page is about it).
     doc = Document(body=body, url=file, target=ids[0] if len(ids) == 1 else None)
@@ -454,6 +470,40 @@ def scan(file: str, kind: str, targets: tuple[str, ...], fmt: str) -> None:
     click.echo(_table([[s.target, s.model_id, s.level.value, s.evidence_type.value, _short(s.location, 50),
                         _short(s.excerpt, 60)] for s in found],
                       ["target", "id", "level", "type", "location", "excerpt"]))
+
+
+def _fetch_once(ctx: click.Context, url: str, kind: str | None, source_name: str | None
+                ) -> tuple[bytes, str | None]:
+    """One probe of URL, with a configured source's settings or the defaults. Exits 5 if it is not read."""
+    from dataclasses import replace as with_
+    from urllib.parse import urlsplit
+
+    from .config import SourceConfig
+    from .evidence import Authority, Outcome
+    from .fetch import Fetcher
+
+    if source_name:
+        obj = ctx.find_object(Ctx)
+        assert obj is not None
+        (name,) = _source_names(obj.config, [source_name])[:1]
+        src = obj.config.source(name)
+        host = (urlsplit(url).hostname or "").lower()
+        headers = src.headers if host == src.host or host in src.allowed_hosts else {}
+        if src.headers and not headers:
+            click.echo(f"watcher: {host} is not {src.name}'s host: its headers are not sent", err=True)
+        src = with_(src, url=url, url_display=url, headers=headers, target=None)
+        kind = kind or src.kind
+    else:
+        src = SourceConfig(name="scan", kind=kind or "", url=url, url_display=url, authority=Authority.FIRST_PARTY)
+    with Fetcher() as fetcher:
+        result = fetcher.fetch(src)
+    if result.outcome is not Outcome.OK or result.body is None:
+        click.echo(f"watcher: {url}: {result.outcome.value}" + (f": {result.error}" if result.error else ""),
+                   err=True)
+        sys.exit(EXIT_UNREAD)
+    click.echo(f"fetched {url}: HTTP {result.status}, {result.bytes_read:,} bytes, {result.duration_ms} ms; "
+               "nothing stored", err=True)
+    return result.body, kind
 
 
 # ------------------------------------------------------------------ db
