@@ -144,3 +144,13 @@ def test_channel_config_errors_name_the_value(tmp_path: Path) -> None:
         assert message in str(err.value)
     p.write_text(base + '[[channels]]\nname = "c"\ntype = "apprise"\nurl = "ntfy://topic"\ntargets = ["gpt-image-3"]\n')
     assert load_config(p, env={}).channels[0].targets == ("gpt-image-3",)  # a family member is fine
+
+
+def test_every_channel_type_declares_itself_and_is_in_the_readme() -> None:
+    from watcher.notify.registry import TYPES
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert set(TYPES) == {"slack", "email", "webhook", "apprise"}
+    for name, t in TYPES.items():
+        assert t.name == name and set(t.required) <= t.keys and callable(t.send)
+        assert f"| `{name}` |" in readme, f"channel type {name} is not in the README's table"
