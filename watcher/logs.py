@@ -51,7 +51,8 @@ class JsonFormatter(logging.Formatter):
                "level": record.levelname.lower(), "logger": record.name, "message": record.getMessage()}
         for k, v in vars(record).items():
             if k not in self._STD and not k.startswith("_"):
-                out[k] = v if isinstance(v, (str, int, float, bool, type(None))) else str(v)
+                v = v if isinstance(v, (int, float, bool, type(None))) else str(v)
+                out[k] = redact(v) if isinstance(v, str) else v
         if record.exc_info and record.exc_info[1] is not None:
             out["exception"] = self.formatException(record.exc_info)
         elif record.exc_text:
