@@ -33,7 +33,15 @@ def test_shipped_default_config_loads_with_gpt_image_2_and_first_party_sources()
     cfg = load_config(ROOT / "config" / "watcher.toml", env={})
     assert cfg.target_ids == ("gpt-image-2",)
     kinds = {s.kind for s in cfg.sources}
-    assert kinds == {"models_api", "openapi_spec", "sdk_types", "pricing_page", "changelog", "model_page", "feed"}
+    assert kinds == {"models_api", "openapi_spec", "sdk_types", "pricing_page", "changelog", "model_page", "feed",
+                     "guide_page", "model_index"}
+    # the docs pages are read as their Markdown twins; openai-node's branch is `main` (`master` answers 404)
+    docs = [s for s in cfg.sources if s.host == "developers.openai.com"]
+    assert len(docs) == 5 and all(s.url.endswith(".md") for s in docs)
+    assert cfg.source("openai-image-generation-guide").url == \
+        "https://developers.openai.com/api/docs/guides/image-generation.md"
+    assert cfg.source("openai-models-index").url == "https://developers.openai.com/api/docs/models.md"
+    assert "/openai-node/main/" in cfg.source("openai-node-images").url
     assert all(s.authority.value == "first_party" for s in cfg.sources)
     # without a key the API sources are not configured, the others are
     api = [s for s in cfg.sources if s.kind == "models_api"]
