@@ -83,15 +83,13 @@ def test_message_id_is_stable_for_a_notice_and_unique_per_installation(smtp_serv
 
 
 # ---------------------------------------------------------------------------------- apprise
-apprise = pytest.importorskip("apprise")
-
-
 def apprise_channel(receiver: HookReceiver) -> dict:
     port = receiver.url("/").split(":")[-1].rstrip("/")
     return {"name": "chat", "type": "apprise", "url": "json://127.0.0.1:" + port + "/notify/${CHAT_TOKEN}"}
 
 
 def test_apprise_channel_is_retried_on_failure_and_delivered_once(http_server, tmp_path, monkeypatch) -> None:
+    pytest.importorskip("apprise")
     monkeypatch.setattr(notify, "BACKOFF_BASE", 0.01)
     monkeypatch.setenv("CHAT_TOKEN", "tok-5e7a91")
     http_server.route("/v1/models", AFTER, content_type="application/json")
@@ -125,6 +123,7 @@ def test_apprise_channel_is_retried_on_failure_and_delivered_once(http_server, t
 
 
 def test_an_apprise_url_apprise_does_not_know_fails_for_good() -> None:
+    pytest.importorskip("apprise")
     ch = channel("apprise", url="nosuchservice://x/y")
     with pytest.raises(DeliveryError) as err:
         send(delivery(ch, two_ids_one_place()), make_config())

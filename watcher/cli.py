@@ -470,6 +470,8 @@ def scan(ctx: click.Context, file: str, kind: str | None, source_name: str | Non
     from .sources import Document
     from .targets import Matcher
 
+    if kind is None and not source_name:
+        raise click.UsageError("give --kind (or, with a URL, --source NAME)")
     if file.startswith(("http://", "https://")):
         body, kind = _fetch_once(ctx, file, kind, source_name)
     else:
