@@ -201,12 +201,15 @@ def _tell(s: SourceConfig, p: Probe, rec: ProbeRecord, before: SourceState | Non
     elif was_failed and not p.outcome.failed:
         log.info("source %s answers again: %s", s.name, p.outcome.value, extra=fields)
     if rec.changed:
-        ids = lambda rows: ", ".join(sorted({str(r.get("model_id") or r["target"]) for r in rows}))  # noqa: E731
-        parts = ([f"+{len(rec.added)} signals ({ids(rec.added)})"] if rec.added else []) + \
-                ([f"-{len(rec.vanished)} vanished ({ids(rec.vanished)})"] if rec.vanished else [])
+        parts = ([f"+{len(rec.added)} signals ({_ids(rec.added)})"] if rec.added else []) + \
+                ([f"-{len(rec.vanished)} vanished ({_ids(rec.vanished)})"] if rec.vanished else [])
         log.info("source %s: %s, %s; %d live", s.name, p.outcome.value, ", ".join(parts), rec.live, extra=fields)
     elif not (p.outcome.failed and not was_failed):
         log.debug("source %s: %s, nothing changed", s.name, p.outcome.value, extra=fields)
+
+
+def _ids(rows: Sequence[dict]) -> str:  # type: ignore[type-arg]
+    return ", ".join(sorted({str(r.get("model_id") or r["target"]) for r in rows}))
 
 
 def _source_report(s: SourceConfig, p: Probe, rec: ProbeRecord) -> SourceReport:

@@ -215,6 +215,7 @@ def _print_alerts(echo: Echo, config, store, owner: str, day: str) -> None:  # t
     """Deliver what is due the way the dispatcher does (claim, group, mark sent), but onto the terminal.
     The replay runs today; the message shows the replayed day (`day`), as it would have read then."""
     from .notify import group
+    from .notify.registry import TYPES
     from .notify.render import render
     from .store import outbox
 
@@ -234,15 +235,11 @@ def _print_alerts(echo: Echo, config, store, owner: str, day: str) -> None:  # t
     for d in deliveries:
         d = replace(d, payloads=tuple(_on_day(p, day) for p in d.payloads))
         r = render(d, config, now=_at_day(utcnow(), day))
-        if d.kind == "release":
-            if d.channel.type == "slack":
-                echo("")
-                _boxed(echo, f"Slack · {d.channel.name} (rendered here, not sent)", _as_slack_shows(r.slack))
-            else:
-                echo("")
-                to = ", ".join(d.channel.settings.get("to") or [])
-                _boxed(echo, f"E-mail · {d.channel.name} to {to} (rendered here, not sent)",
-                       f"Subject: {r.subject}\n\n{r.text.rstrip()}")
+        preview = TYPES[d.channel.type].preview
+        if d.kind == "release" and preview is not None:
+            heading, text = preview(d.channel, r)
+            echo("")
+            _boxed(echo, f"{heading} (rendered here, not sent)", text)
         else:
             brief.setdefault(d.key, (f"{d.kind}: {r.json['summary']}", []))[1].append(d.channel.name)
         with store.write() as conn:
@@ -262,13 +259,6 @@ def _on_day(payload: dict[str, Any], day: str) -> dict[str, Any]:
     ev = [dict(e, first_seen=day + str(e["first_seen"])[10:]) if e.get("first_seen") else e
           for e in payload.get("evidence") or ()]
     return dict(payload, evidence=ev) if ev else payload
-
-
-def _as_slack_shows(body: dict[str, Any]) -> str:
-    """The message's blocks as Slack displays them: its HTML-style escapes turned back into characters."""
-    parts = [b["text"]["text"] for b in body.get("blocks") or [] if b.get("type") == "section"]
-    text = "\n\n".join(parts) if parts else body.get("text", "")
-    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
 def _boxed(echo: Echo, title: str, text: str) -> None:

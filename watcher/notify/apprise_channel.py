@@ -58,7 +58,11 @@ def _check(settings: dict[str, Any], fail: Fail) -> None:
         raise fail("url", 'must be an Apprise URL such as "discord://${DISCORD_WEBHOOK_ID}/${DISCORD_TOKEN}"')
 
 
+def preview(channel: ChannelConfig, rendered: Rendered) -> tuple[str, str]:
+    return f"Apprise · {channel.name}", f"{rendered.subject}\n\n{rendered.text.rstrip()}"
+
+
 CHANNEL = ChannelType(
     name="apprise", summary="any service Apprise reaches (Discord, Teams, Telegram, ntfy, Matrix, ...)",
     keys=frozenset({"url"}), required=("url",), send=send, secret_keys=("url",), check=_check,
-    extra="apprise")
+    extra="apprise", preview=preview)

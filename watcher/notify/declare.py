@@ -32,4 +32,7 @@ class ChannelType:
     # normalises and checks the (unexpanded) settings in place; raises fail(key, message)
     check: Check | None = None
     extra: str | None = None  # the pip extra the type needs, if any
+    # the render hook: (heading, text) of the message as a person sees it in this channel, for
+    # `watcher demo` (which shows messages instead of sending them)
+    preview: Callable[[ChannelConfig, Rendered], tuple[str, str]] | None = None
     defaults: Mapping[str, Any] = field(default_factory=dict)

@@ -116,7 +116,12 @@ def _check(settings: dict[str, Any], fail: Fail) -> None:
         raise fail("smtp_port", "must be a port number")
 
 
+def preview(channel: ChannelConfig, rendered: Rendered) -> tuple[str, str]:
+    to = ", ".join(channel.settings.get("to") or [])
+    return f"E-mail · {channel.name} to {to}", f"Subject: {rendered.subject}\n\n{rendered.text.rstrip()}"
+
+
 CHANNEL = ChannelType(
     name="email", summary="one multipart (text and HTML) mail per notice over SMTP",
     keys=frozenset({"smtp_host", "smtp_port", "smtp_user", "smtp_password", "from", "to", "security", "timeout"}),
-    required=("smtp_host", "from", "to"), send=send, secret_keys=("smtp_password",), check=_check)
+    required=("smtp_host", "from", "to"), send=send, secret_keys=("smtp_password",), check=_check, preview=preview)

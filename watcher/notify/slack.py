@@ -20,7 +20,14 @@ def send(channel: ChannelConfig, rendered: Rendered, key: str) -> None:
     post(channel, channel.settings["webhook_url"], body, {"Content-Type": "application/json; charset=utf-8"})
 
 
+def preview(channel: ChannelConfig, rendered: Rendered) -> tuple[str, str]:
+    """The blocks as Slack displays them: its HTML-style escapes turned back into characters."""
+    parts = [b["text"]["text"] for b in rendered.slack.get("blocks") or [] if b.get("type") == "section"]
+    text = "\n\n".join(parts) if parts else rendered.slack.get("text", "")
+    return f"Slack · {channel.name}", text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
 CHANNEL = ChannelType(
     name="slack", summary="a Slack incoming webhook (Block Kit message)",
     keys=frozenset({"webhook_url", "timeout"}), required=("webhook_url",), send=send,
-    url_keys=("webhook_url",), secret_keys=("webhook_url",))
+    url_keys=("webhook_url",), secret_keys=("webhook_url",), preview=preview)

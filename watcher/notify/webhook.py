@@ -82,7 +82,11 @@ def _check(settings: dict[str, Any], fail: Fail) -> None:
         raise fail("headers", 'must be a table of strings, e.g. { Authorization = "Bearer ${TOKEN}" }')
 
 
+def preview(channel: ChannelConfig, rendered: Rendered) -> tuple[str, str]:
+    return f"Webhook · {channel.name}", json.dumps(rendered.json, indent=2, ensure_ascii=False)
+
+
 CHANNEL = ChannelType(
     name="webhook", summary="a JSON POST of webhook.schema.json with an Idempotency-Key",
     keys=frozenset({"url", "headers", "timeout"}), required=("url",), send=send, url_keys=("url",),
-    secret_keys=("url", "headers"), check=_check)
+    secret_keys=("url", "headers"), check=_check, preview=preview)
