@@ -1,5 +1,8 @@
 """Notices: made due inside the probe's transaction (the hook), delivered by the outbox dispatcher.
 
+The store is imported where it is used: loading a configuration reads the channel types' declarations
+(notify/registry.py) and must not pay for SQLAlchemy.
+
 Delivery is at-least-once with a window of one: a notice is marked sent in its own transaction
 right after the channel accepted it, so only a process killed between the two can send it again
 (the webhook channel sends the key as Idempotency-Key, e-mail a Message-ID made from the key).
@@ -12,15 +15,16 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import faults, metrics
 from ..clock import utcnow
 from ..config import ChannelConfig, Config
 from ..decide import Notice, ProbeFacts, due_notices
 from ..errors import DeliveryError
-from ..store import Probe, ProbeRecord, SourceRow, Store
-from ..store import outbox
+
+if TYPE_CHECKING:
+    from ..store import Probe, ProbeRecord, SourceRow, Store
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +57,8 @@ def channel_takes(channel: ChannelConfig, kind: str, target: str | None) -> bool
 
 def make_hook(config: Config):  # type: ignore[no-untyped-def]
     """The probe hook: decide what the stored probe made due and enqueue it in the same transaction."""
+    from ..store import outbox
+
     configured = frozenset(config.target_ids)
     channels = [c for c in config.channels if c.configured]
     families = [t.family for t in config.targets if t.family]
@@ -86,6 +92,8 @@ def _discover(conn, record: ProbeRecord, configured, families, now) -> dict[str,
     """Ids first seen through a family become targets of their own; returns those new in this probe."""
     import fnmatch
 
+    from ..store import outbox
+
     new: dict[str, str] = {}
     known = set(outbox.discovered(conn))
     for row in record.added:
@@ -104,6 +112,8 @@ def enqueue(conn, channels: Sequence[ChannelConfig], notices: Sequence[Notice], 
     rows = [dict(channel=c.name, key=n.key, kind=n.kind, target=n.target, payload=dict(n.payload, key=n.key),
                  delay=CORROBORATION_GRACE if n.kind == "corroboration" else 0)
             for n in notices for c in channels if channel_takes(c, n.kind, n.target)]
+    from ..store import outbox
+
     added = outbox.enqueue(conn, rows, now)
     for r in rows:
         if r["kind"] != "test":
@@ -161,6 +171,8 @@ def _count(d: Delivery, state: str) -> None:
 
 def deliver_due(config: Config, store: Store, owner: str, *, limit: int = 100) -> dict[str, int]:
     """Deliver every notice that is due now; returns counts of sent, retried and failed."""
+    from ..store import outbox
+
     channels = {c.name: c for c in config.channels if c.configured}
     counts = {"sent": 0, "retry": 0, "failed": 0}
     if not channels:

@@ -16,8 +16,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import jinja2
-
 from .. import __version__
 from ..clock import iso, readable, utcnow
 from ..config import Config
@@ -25,6 +23,8 @@ from ..evidence import UNSAFE_CHARS
 from ..logs import redact
 
 if TYPE_CHECKING:
+    import jinja2
+
     from . import Delivery
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -275,6 +275,7 @@ def _slack_finalize(value: Any) -> str:
 @functools.lru_cache(maxsize=8)
 def _environments(templates_dir: str | None) -> tuple[jinja2.Environment, jinja2.Environment]:
     """(text and HTML environment, Slack environment), built once per templates_dir."""
+    import jinja2  # here, not at the top: loading a configuration imports this module, not Jinja
     loaders: list[jinja2.BaseLoader] = [jinja2.FileSystemLoader(TEMPLATES)]
     if templates_dir:
         loaders.insert(0, jinja2.FileSystemLoader(templates_dir))

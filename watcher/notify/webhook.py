@@ -7,18 +7,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-import httpx
 
 from .. import __version__
 from ..config import ChannelConfig
 from ..errors import DeliveryError
-from ..fetch import retry_after_seconds
 from ..logs import redact
 from .declare import ChannelType, Fail
 from .render import Rendered, clean, oneline
+
+if TYPE_CHECKING:
+    import httpx
 
 USER_AGENT = f"release-evidence-watcher/{__version__}"
 DEFAULT_TIMEOUT = 10.0
@@ -39,6 +39,10 @@ def post(channel: ChannelConfig, url: str, body: bytes, headers: Mapping[str, st
     429 and 503 are transient with the server's Retry-After; 408 and other 5xx, timeouts and connection
     errors are transient; a redirect and every other 4xx are permanent (the same request will fail again).
     """
+    import httpx  # here, not at the top: loading a configuration reads this module's CHANNEL
+
+    from ..fetch import retry_after_seconds
+
     host = urlsplit(url).hostname or "?"
     where = f"{channel.type} channel {channel.name!r}"
     timeout = float(channel.settings.get("timeout", DEFAULT_TIMEOUT))
