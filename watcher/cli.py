@@ -960,12 +960,18 @@ def _table(rows: Sequence[Sequence[Any]], headers: Sequence[str], width: int | N
 
         width = shutil.get_terminal_size().columns
     if width:
-        floor = [min(w, max(len(h), 8)) for w, h in zip(widths, headers)]
-        while sum(widths) + 2 * (len(widths) - 1) > width:
-            i = max(range(len(widths)), key=lambda j: widths[j] - floor[j])
-            if widths[i] <= floor[i]:
-                break  # every column at its floor: let the terminal wrap
-            widths[i] -= 1
+        # Free text (notes, excerpts, URLs) gives way first, from the right; then short values such as
+        # outcomes; the first column, which names the row, last of all. None below its header or 8.
+        least = [min(w, max(len(h), 8)) for w, h in zip(widths, headers)]
+        short = [max(len(r[i]) for r in cells[1:]) <= 16 for i in range(len(widths))]
+        passes = [[i for i in range(1, len(widths)) if not short[i]], [i for i in range(1, len(widths)) if short[i]],
+                  [0]]
+        excess = sum(widths) + 2 * (len(widths) - 1) - width
+        for order in passes:
+            for i in reversed(order):
+                cut = max(0, min(excess, widths[i] - least[i]))
+                widths[i] -= cut
+                excess -= cut
         cells = [[c if len(c) <= w else c[: w - 1] + "…" for c, w in zip(r, widths)] for r in cells]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))

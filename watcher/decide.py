@@ -47,6 +47,9 @@ class TargetVerdict:
                     "not yet listed as usable")
         if self.verdict is Verdict.NO_EVIDENCE:
             return f"{self.target}: no first-party evidence; all {self.watched} first-party sources answered"
+        if self.unprobed and len(self.unprobed) == self.watched:
+            return (f"{self.target}: unknown; none of the {self.watched} first-party sources has been probed yet "
+                    "(watcher run --once)")
         failed = [s for s in self.unread if s not in self.unprobed]
         parts = ([f"{len(self.unprobed)} not probed yet ({', '.join(self.unprobed)})"] if self.unprobed else []) + \
                 ([f"{len(failed)} could not be read ({', '.join(failed)})"] if failed else [])
