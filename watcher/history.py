@@ -24,6 +24,7 @@ from sqlalchemy import and_, case, func, select
 from . import __version__
 from .clock import iso, utcnow
 from .evidence import UNSAFE_CHARS, Authority, Level, Outcome
+from .links import human_link
 from .logs import redact
 from .store import Store, redact_url
 from .store.runs import RunInfo, SnapshotInfo, latest_snapshot_run, load_body, load_run, load_snapshot
@@ -668,8 +669,9 @@ def render_report(data: Report, templates_dir: Path | None = None) -> str:
 
 
 def _href(url: str | None) -> str | None:
-    """Only http(s) URLs become links (a configured `javascript:` URL stays text)."""
-    return url if url and urlsplit(url).scheme in ("http", "https") else None
+    """Only http(s) URLs become links (a configured `javascript:` URL stays text); a raw GitHub file
+    or a docs `.md` twin links to the page a person reads (see links.py)."""
+    return human_link(url) if url and urlsplit(url).scheme in ("http", "https") else None
 
 
 def _since(dt: datetime, start: datetime) -> str:

@@ -115,7 +115,7 @@ def enqueue(conn, channels: Sequence[ChannelConfig], notices: Sequence[Notice], 
     from ..store import outbox
 
     added = outbox.enqueue(conn, rows, now)
-    for r in rows:
+    for r in rows if added else ():  # nothing new: another process made the same notices due first
         if r["kind"] != "test":
             log.info("notice due: %s for %s to channel %s (%s)", r["kind"], r["target"] or "-", r["channel"],
                      r["key"], extra={"channel": r["channel"], "kind": r["kind"], "target": r["target"],

@@ -20,6 +20,7 @@ from .. import __version__
 from ..clock import iso, readable, utcnow
 from ..config import Config
 from ..evidence import UNSAFE_CHARS
+from ..links import human_link
 from ..logs import redact
 
 if TYPE_CHECKING:
@@ -163,27 +164,6 @@ def group_evidence(items: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     for block in blocks.values():
         block["model_id"] = block["model_ids"][0] if block["model_ids"] else block["model_id"]
     return list(blocks.values())
-
-
-_RAW = re.compile(r"^https://raw\.githubusercontent\.com/([^/]+)/([^/]+)/(.+)$")
-
-
-def human_link(url: Any) -> str | None:
-    """A page a person can open for a fetched URL: GitHub's blob page for a raw file (the ref kept,
-    so a commit stays that commit), the page itself for a docs `.md` twin; else the URL as it is."""
-    if not isinstance(url, str):
-        return None
-    m = _RAW.match(url)
-    if m:
-        owner, repo, rest = m.groups()
-        return f"https://github.com/{owner}/{repo}/blob/{rest}"
-    parts = urlsplit(url)
-    if parts.scheme == "https" and parts.hostname in _DOCS_HOSTS and parts.path.endswith(".md"):
-        return parts._replace(path=parts.path[:-3], query="").geturl()
-    return url
-
-
-_DOCS_HOSTS = frozenset({"developers.openai.com", "platform.openai.com", "help.openai.com", "openai.com"})
 
 
 def _and(names: list[str]) -> str:
