@@ -284,3 +284,19 @@ def test_run_metrics_serves_prometheus_and_healthz(http_server, tmp_path):
     assert code == 0, out
     with pytest.raises(httpx.TransportError):
         httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+
+
+def test_a_healthy_source_shows_no_last_error(http_server, tmp_path):
+    """A 304 is an answer: its note ("HTTP 304 Not Modified since the last probe") is no error."""
+    http_server.route("/image_model.py", PY_AFTER, etag="v1")
+    http_server.route("/down", b"", status=503)
+    cfg = write(tmp_path, http_server, [("py", "sdk_types", "/image_model.py"), ("down", "models_api", "/down")])
+    watcher(cfg, "run", "--once")
+    r = watcher(cfg, "run", "--once")
+    assert re.search(r"^py\s+not_modified\s+304", r.stdout, re.M), r.stdout
+    status = watcher(cfg, "status").stdout
+    assert re.search(r"^py\s+first_party\s+not_modified\s+\S+ \S+ \S+\s*$", status, re.M), status
+    assert re.search(r"^down\s+first_party\s+http_error\s.*HTTP 503", status, re.M), status
+    html = watcher(cfg, "report", "--out", "-").stdout
+    health = html.split('id="sources"', 1)[1]
+    assert "Not Modified" not in health and "HTTP 503" in health
