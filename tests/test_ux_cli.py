@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -15,9 +14,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from conftest import free_port
-from test_alerts import AFTER, BEFORE, start_daemon, stop, write_config
+from test_alerts import AFTER, BEFORE, stop, write_config
 from test_cli import PY_AFTER, PY_BEFORE, SPEC_AUG, watcher, write
 
 TRACEBACK = "Traceback (most recent call last)"

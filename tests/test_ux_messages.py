@@ -12,11 +12,11 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-
 from conftest import SMTPServer
 from servers import HookReceiver
 from test_alerts import AFTER, cycle_and_deliver, write_config
-from test_channels import SDK, channel, delivery, make_config, mail
+from test_channels import SDK, channel, delivery, mail, make_config
+
 from watcher import notify
 from watcher.config import load_config
 from watcher.cycle import owner_id

@@ -477,7 +477,7 @@ def scan(ctx: click.Context, file: str, kind: str | None, source_name: str | Non
     else:
         if source_name:
             raise click.UsageError("--source goes with a URL; a file is parsed with --kind")
-        file = click.Path(exists=True, dir_okay=False, allow_dash=True).convert(file, None, ctx)
+        file = str(click.Path(exists=True, dir_okay=False, allow_dash=True).convert(file, None, ctx))
         body = sys.stdin.buffer.read() if file == "-" else open(file, "rb").read()
     if kind is None:
         raise click.UsageError("give --kind (or, with a URL, --source NAME)")
@@ -859,7 +859,8 @@ def _after(delta: timedelta) -> str:
 def report(obj: Ctx, out: str) -> None:
     """Write one static HTML page: each target's verdict and the evidence behind it, a timeline across
     sources, and the sources' health. No script, no external file: open it anywhere, mail it, archive it."""
-    from .history import render_report, report as report_data
+    from .history import render_report
+    from .history import report as report_data
 
     html = render_report(report_data(obj.config, obj.store), obj.config.templates_dir)
     _write(out, html.encode())

@@ -515,7 +515,7 @@ def _channels(ld: _Loader, raw: Any, alert_on: list[str], known: list[Target]) -
             else:
                 ld.warn_bare(f"{where}.{key}", value)
         settings, missing = ld.expand_all(settings_raw)
-        out.append(ChannelConfig(name=name, type=ctype, kinds=tuple(dict.fromkeys(kinds)),
+        out.append(ChannelConfig(name=name, type=decl.name, kinds=tuple(dict.fromkeys(kinds)),
                                  targets=tuple(t.lower() for t in targets), settings=settings,
                                  missing_env=tuple(dict.fromkeys(missing))))
     return out

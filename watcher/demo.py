@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import sys
 import tempfile
-from dataclasses import replace
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from pathlib import Path
@@ -214,15 +213,13 @@ def _print_report(echo: Echo, report) -> None:  # type: ignore[no-untyped-def]
 def _print_alerts(echo: Echo, config, store, owner: str, day: str) -> None:  # type: ignore[no-untyped-def]
     """Deliver what is due the way the dispatcher does (claim, group, mark sent), but onto the terminal.
     The replay runs today; the message shows the replayed day (`day`), as it would have read then."""
-    from .notify import group
-    from .notify.registry import TYPES
-    from .notify.render import render
-    from .store import outbox
-
     from datetime import timedelta
 
     from .clock import utcnow
-    from .notify import CORROBORATION_GRACE
+    from .notify import CORROBORATION_GRACE, group
+    from .notify.registry import TYPES
+    from .notify.render import render
+    from .store import outbox
 
     channels = {c.name: c for c in config.channels}
     # Each demo cycle stands for a day: what a daemon would deliver by the next day is due now,

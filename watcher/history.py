@@ -27,8 +27,8 @@ from .evidence import UNSAFE_CHARS, Authority, Level, Outcome
 from .links import human_link
 from .logs import redact
 from .store import Store, redact_url
-from .store.runs import RunInfo, SnapshotInfo, latest_snapshot_run, load_body, load_run, load_snapshot
 from .store import schema as S
+from .store.runs import RunInfo, SnapshotInfo, latest_snapshot_run, load_body, load_run, load_snapshot
 from .targets import Matcher
 
 if TYPE_CHECKING:

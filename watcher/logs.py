@@ -11,6 +11,7 @@ import logging
 import sys
 from collections.abc import Iterable
 from datetime import datetime, timezone
+from typing import Any
 
 _SECRETS: set[str] = set()
 LOG_FORMATS = ("text", "json")
@@ -46,13 +47,12 @@ class JsonFormatter(logging.Formatter):
     _STD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
     def format(self, record: logging.LogRecord) -> str:
-        out = {"time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds")
-               .replace("+00:00", "Z"),
-               "level": record.levelname.lower(), "logger": record.name, "message": record.getMessage()}
+        when = datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds")
+        out: dict[str, Any] = {"time": when.replace("+00:00", "Z"), "level": record.levelname.lower(),
+                               "logger": record.name, "message": record.getMessage()}
         for k, v in vars(record).items():
             if k not in self._STD and not k.startswith("_"):
-                v = v if isinstance(v, (int, float, bool, type(None))) else str(v)
-                out[k] = redact(v) if isinstance(v, str) else v
+                out[k] = v if isinstance(v, (int, float, bool, type(None))) else redact(str(v))
         if record.exc_info and record.exc_info[1] is not None:
             out["exception"] = self.formatException(record.exc_info)
         elif record.exc_text:

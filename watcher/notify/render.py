@@ -183,7 +183,8 @@ def summary(body: Mapping[str, Any]) -> str:
         return (f"{target}: first-party evidence found in {_plural(len(confirmed), 'source')} "
                 f"({', '.join(confirmed)})")
     if kind == "corroboration":  # the full list is the "Confirmed by" line; the summary stays short
-        return f"{target}: also confirmed by {_and(source.split(', '))}; now in {_plural(len(confirmed), 'first-party source')}"
+        return (f"{target}: also confirmed by {_and(source.split(', '))}; "
+                f"now in {_plural(len(confirmed), 'first-party source')}")
     if kind == "mentioned":
         return f"{target}: mentioned in first-party prose at {source}; not yet listed as usable"
     if kind == "withdrawn":
