@@ -43,8 +43,8 @@ def test_run_logs_the_story_at_info_and_unchanged_probes_stay_quiet(http_server,
     assert re.search(r"INFO watcher\.cycle: source py: ok, \+2 signals \(gpt-image-2, gpt-image-2-2026-04-21\)",
                      r.stderr), r.stderr
     assert re.search(r"INFO watcher\.notify: notice due: release for gpt-image-2 to channel hook", r.stderr)
-    assert re.search(r"WARNING watcher\.notify: notice to retry in \d+ s: release for gpt-image-2 to channel hook",
-                     r.stderr)
+    assert re.search(r"WARNING watcher\.notify: notice not delivered, to retry: release for gpt-image-2 to channel "
+                     r"hook \(release:gpt-image-2\): .*127\.0\.0\.1", r.stderr), r.stderr
     assert "httpx" not in r.stderr  # the libraries' INFO lines stay out unless -vv
     r = watcher(cfg, "run", "--once")
     assert "watcher.cycle" not in r.stderr  # nothing changed: DEBUG only

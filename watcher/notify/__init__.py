@@ -160,13 +160,20 @@ def backoff(attempts: int, retry_after: float | None) -> float:
     return delay * (0.8 + 0.4 * random.random())
 
 
-def _fields(d: Delivery, state: str) -> dict[str, Any]:
-    return {"channel": d.channel.name, "kind": d.kind, "target": d.target, "key": d.key, "state": state,
-            "notices": len(d.ids)}
-
-
-def _count(d: Delivery, state: str) -> None:
+def told(d: Delivery, state: str, error: str | None = None) -> None:
+    """The story line and the metric of one delivery attempt: sent (INFO), to retry (WARNING) or
+    failed for good (ERROR), naming channel, kind, target and key."""
     metrics.notice(d.channel.name, state, len(d.ids))
+    what = f"{d.kind} for {d.target or '-'} to channel {d.channel.name} ({d.key})"
+    more = f" with {len(d.ids) - 1} more" if len(d.ids) > 1 else ""
+    fields = {"channel": d.channel.name, "kind": d.kind, "target": d.target, "key": d.key, "state": state,
+              "notices": len(d.ids)}
+    if state == "sent":
+        log.info("notice sent: %s%s", what, more, extra=fields)
+    elif state == "retry":
+        log.warning("notice not delivered, to retry: %s%s: %s", what, more, error, extra=fields)
+    else:
+        log.error("notice failed for good: %s%s: %s", what, more, error, extra=fields)
 
 
 def deliver_due(config: Config, store: Store, owner: str, *, limit: int = 100) -> dict[str, int]:
@@ -199,22 +206,16 @@ def deliver_due(config: Config, store: Store, owner: str, *, limit: int = 100) -
                     if exc.permanent:
                         outbox.mark_failed(conn, d.ids, owner, err)
                         counts["failed"] += len(d.ids)
-                        log.error("notice failed for good: %s for %s to channel %s (%s): %s", d.kind,
-                                  d.target or "-", d.channel.name, d.key, err, extra=_fields(d, "failed"))
                     else:
-                        wait_s = backoff(attempts[d.ids[0]], exc.retry_after)
-                        outbox.mark_retry(conn, d.ids, owner, err, utcnow() + timedelta(seconds=wait_s))
+                        at = utcnow() + timedelta(seconds=backoff(attempts[d.ids[0]], exc.retry_after))
+                        outbox.mark_retry(conn, d.ids, owner, err, at)
                         counts["retry"] += len(d.ids)
-                        log.warning("notice to retry in %.0f s: %s for %s to channel %s (%s): %s", wait_s, d.kind,
-                                    d.target or "-", d.channel.name, d.key, err, extra=_fields(d, "retry"))
-                _count(d, "failed" if exc.permanent else "retry")
+                told(d, "failed" if exc.permanent else "retry", err)
                 continue
             faults.point("after_send")
             with store.write() as conn:
                 outbox.mark_sent(conn, d.ids, owner)
             counts["sent"] += len(d.ids)
-            log.info("notice sent: %s for %s to channel %s (%s)%s", d.kind, d.target or "-", d.channel.name, d.key,
-                     f" with {len(d.ids) - 1} more" if len(d.ids) > 1 else "", extra=_fields(d, "sent"))
-            _count(d, "sent")
+            told(d, "sent")
         if len(rows) < limit:
             return counts
