@@ -24,9 +24,8 @@ TRACEBACK = "Traceback (most recent call last)"
 def one_line_error(r: subprocess.CompletedProcess, code: int, *needles: str) -> None:
     assert r.returncode == code, (r.returncode, r.stdout, r.stderr)
     assert TRACEBACK not in r.stderr, r.stderr
-    lines = [ln for ln in r.stderr.splitlines() if ln.strip() and not ln.startswith("Usage:")
-             and not ln.startswith("Try ")]
-    assert len(lines) == 1, r.stderr
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("watcher: "), r.stderr
     for n in needles:
         assert n in lines[0], (n, lines[0])
 

@@ -1034,7 +1034,31 @@ def _when(value: str | None, option: str) -> datetime | None:
 
 
 def main() -> None:
-    cli(prog_name="watcher")
+    """The console script. A usage error is one line, like every other error (cron mails and journald
+    keep one line per failure): `watcher: history: --type: 'bogus' is not one of: … (see --help)`."""
+    try:
+        code = cli.main(prog_name="watcher", standalone_mode=False)
+    except click.UsageError as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # `watcher` or `watcher db` alone: the help itself
+            exc.show()
+            sys.exit(exc.exit_code)
+        where = exc.ctx.command_path.removeprefix("watcher").strip() if exc.ctx else ""
+        hint = f"watcher {where} --help" if where else "watcher --help"
+        click.echo(f"watcher: {where + ': ' if where else ''}{_one_line(exc.format_message())} (see {hint})",
+                   err=True)
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.echo("Aborted!", err=True)
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _one_line(message: str) -> str:
+    """click's message on one line, without its 'Invalid value for' preamble."""
+    return " ".join(message.split()).removeprefix("Invalid value for ")
 
 
 if __name__ == "__main__":
