@@ -1,4 +1,4 @@
-"""The seven source-kind parsers: real OpenAI documents and hand-written pages in, signals out.
+"""Every source-kind parser: real OpenAI documents and hand-written pages in, signals out.
 
 Most behaviour is the table in fixtures/cases.toml (a document beside what must come out of it);
 the tests below it cover what a table cannot: hostile input, bounds, stability of locations.

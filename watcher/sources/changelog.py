@@ -15,6 +15,7 @@ moves when newer entries are added above.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from ..evidence import EvidenceType, Signal, Signals, bounded, clip
@@ -118,7 +119,7 @@ def parse(doc: Document, matcher: Matcher) -> list[Signal]:
         location = " > ".join(path)
         for m in hits:
             found.add(m.target, m.model_id, EvidenceType.CHANGELOG_ENTRY, location,
-                      lambda i=i: _excerpt(items, i, tags), published=stack[dated].date)
+                      functools.partial(_excerpt, items, i, tags), published=stack[dated].date)
     return bounded(found.kept)
 
 
