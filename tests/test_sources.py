@@ -301,7 +301,8 @@ def test_a_guide_as_html_reads_its_pre_blocks_and_their_language() -> None:
 
 @pytest.mark.parametrize("code", [
     'model: "gpt-image-2",', 'model="gpt-image-2"', '"model": "gpt-image-2"', "Model: openai.ImageModel(\"gpt-image-2\"),",
-    '.model("gpt-image-2")', 'curl -F "model=gpt-image-2"', "openai images generate --model gpt-image-2",
+    '.model("gpt-image-2")', 'curl -F "model=gpt-image-2"', "curl -F model='gpt-image-2'",
+    "openai images generate --model gpt-image-2", "openai images generate --model=gpt-image-2",
     "'model' => 'gpt-image-2'",
 ])
 def test_every_style_of_setting_the_model_is_an_example(code: str) -> None:

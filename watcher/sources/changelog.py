@@ -104,7 +104,8 @@ def parse(doc: Document, matcher: Matcher) -> list[Signal]:
         if block is tags:
             line = tag_line(block.text)
             assert line is not None
-            hits = [m for m in (matcher.match_value(v) for v in line.models) if m is not None]
+            # a tag is an id; `Model: GPT-Image-2` would be a display name, as anywhere else
+            hits = [m for m in (matcher.match_value(v) for v in line.models if v == v.lower()) if m is not None]
         else:
             hits = id_hits(matcher, block.text)
         if not hits:

@@ -26,7 +26,7 @@ _SETS_MODEL = re.compile(
     r"(?<![\w.$-])[\"']?model[\"']?\s*(?::|=>|=)\s*" + _VALUE  # model: "X", model="X", "model": "X", Model: "X"
     + r"|\b\w*Model\(\s*" + _VALUE + r"\s*\)"  # openai.ImageModel("X"), ChatModel.of("X") is not one
     + r"|\.model\(\s*" + _VALUE + r"\s*\)"  # Java builders: .model("X")
-    + r"|(?:-F|--form|-d|--data(?:-urlencode)?)\s+[\"']?model=([A-Za-z0-9][A-Za-z0-9._:-]{0,200})"  # curl forms
+    + r"|(?:-F|--form|-d|--data(?:-urlencode)?)\s+[\"']?model=[\"']?([A-Za-z0-9][A-Za-z0-9._:-]{0,200})"  # curl forms
     + r"|--model(?:\s+|=)[\"']?([A-Za-z0-9][A-Za-z0-9._:-]{0,200})",  # a CLI flag
     re.IGNORECASE,
 )
