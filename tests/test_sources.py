@@ -1,4 +1,4 @@
-"""The seven source-kind parsers: real OpenAI documents and hand-written pages in, signals out.
+"""Every source-kind parser: real OpenAI documents and hand-written pages in, signals out.
 
 Most behaviour is the table in fixtures/cases.toml (a document beside what must come out of it);
 the tests below it cover what a table cannot: hostile input, bounds, stability of locations.
@@ -301,7 +301,8 @@ def test_a_guide_as_html_reads_its_pre_blocks_and_their_language() -> None:
 
 @pytest.mark.parametrize("code", [
     'model: "gpt-image-2",', 'model="gpt-image-2"', '"model": "gpt-image-2"', "Model: openai.ImageModel(\"gpt-image-2\"),",
-    '.model("gpt-image-2")', 'curl -F "model=gpt-image-2"', "openai images generate --model gpt-image-2",
+    '.model("gpt-image-2")', 'curl -F "model=gpt-image-2"', "curl -F model='gpt-image-2'",
+    "openai images generate --model gpt-image-2", "openai images generate --model=gpt-image-2",
     "'model' => 'gpt-image-2'",
 ])
 def test_every_style_of_setting_the_model_is_an_example(code: str) -> None:

@@ -8,7 +8,7 @@ later as a false withdrawal. Uses the real Fetcher and the kind's own `anchor` a
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .config import Config, SourceConfig
 from .errors import ParseError
@@ -44,13 +44,13 @@ def check_source(source: SourceConfig, targets: Sequence[Target], fetcher: Fetch
         return SourceCheck(source.name, source.kind, Outcome.NOT_CONFIGURED, None, 0, False,
                            f"not configured: set {', '.join(source.missing_env)}", skipped=True)
     result = fetcher.fetch(source)
-    base = dict(source=source.name, kind=source.kind, outcome=result.outcome, status=result.status,
-                bytes_read=result.bytes_read)
+    head = SourceCheck(source.name, source.kind, result.outcome, result.status, result.bytes_read, False,
+                       result.error or result.outcome.value)
     if result.outcome is Outcome.NOT_FOUND and kind.not_found_is_absent and source.target:
         # GET /v1/models/{id}, a model's page: "no such model (yet)" is an answer, not a broken source
-        return SourceCheck(**base, anchor_found=True, anchor=f"no page for {source.target} (yet): absent")
+        return replace(head, anchor_found=True, anchor=f"no page for {source.target} (yet): absent")
     if result.outcome is not Outcome.OK or result.body is None:
-        return SourceCheck(**base, anchor_found=False, anchor=result.error or result.outcome.value)
+        return head
     doc = Document(body=result.body, url=source.url_display, status=result.status or 200,
                    content_type=result.content_type, target=source.target)
     found = kind.anchor(doc)
@@ -58,12 +58,10 @@ def check_source(source: SourceConfig, targets: Sequence[Target], fetcher: Fetch
     try:
         signals = kind.parse(doc, Matcher(own))
     except ParseError as exc:
-        return SourceCheck(**{**base, "outcome": Outcome.PARSE_ERROR}, anchor_found=False,
-                           anchor=f"{found.summary}; parse_error: {exc}")
+        return replace(head, outcome=Outcome.PARSE_ERROR, anchor=f"{found.summary}; parse_error: {exc}")
     confirmed = tuple(sorted({s.target for s in signals if s.level is Level.CONFIRMED}))
     mentioned = tuple(sorted({s.target for s in signals if s.level is Level.MENTIONED} - set(confirmed)))
-    return SourceCheck(**base, anchor_found=found.found, anchor=found.summary, confirmed=confirmed,
-                       mentioned=mentioned)
+    return replace(head, anchor_found=found.found, anchor=found.summary, confirmed=confirmed, mentioned=mentioned)
 
 
 def check_sources(config: Config, fetcher: Fetcher, names: Sequence[str] = ()) -> Iterator[SourceCheck]:
