@@ -12,7 +12,8 @@ import pytest
 
 from watcher.config import parse_config
 from watcher.cycle import run_cycle
-from watcher.evidence import EXCERPT_MAX, SIGNALS_PER_TYPE_MAX, Outcome, Verdict
+from watcher.evidence import SIGNALS_PER_TYPE_MAX, Outcome, Verdict
+from watcher.text import EXCERPT_MAX
 from watcher.fetch import Fetcher
 from watcher.store import Store
 

@@ -16,7 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from watcher.errors import ParseError
-from watcher.evidence import EXCERPT_MAX, SIGNALS_PER_TYPE_MAX, EvidenceType, Signal
+from watcher.evidence import SIGNALS_PER_TYPE_MAX, EvidenceType, Signal
+from watcher.text import EXCERPT_MAX, decode, is_html
 from watcher.sources import Anchor, Document, _text, describe, get, names, parser
 from watcher.targets import Matcher
 
@@ -678,13 +679,13 @@ def test_document_shaped_garbage_gives_signals_or_a_parse_error(kind: str, parts
     ],
 )
 def test_decode_never_raises_and_survives_lying_charsets(body: bytes, content_type: str | None, text: str) -> None:
-    assert _text.decode(body, content_type) == text
+    assert decode(body, content_type) == text
 
 
 @pytest.mark.parametrize("charset", ["idna", "punycode", "base64", "rot13", "utf-7", "cp037", "undefined", "x-nope"])
 def test_decode_survives_any_declared_codec(charset: str) -> None:
     for body in (b"\x00gpt-image-2\xff", b"gpt-image-2", b"\\x", b""):
-        assert isinstance(_text.decode(body, f"text/html; charset={charset}"), str)
+        assert isinstance(decode(body, f"text/html; charset={charset}"), str)
 
 
 @pytest.mark.parametrize(
@@ -720,7 +721,7 @@ def test_markdown_headings_inside_code_fences_are_code() -> None:
 
 
 def test_is_html_prefers_the_content_type_then_sniffs() -> None:
-    assert _text.is_html("# Title", "text/html")
-    assert not _text.is_html("<p>x</p>", "text/markdown")
-    assert _text.is_html("<!DOCTYPE html><p>x</p>", "text/plain")
-    assert not _text.is_html("| a | b |", None)
+    assert is_html("# Title", "text/html")
+    assert not is_html("<p>x</p>", "text/markdown")
+    assert is_html("<!DOCTYPE html><p>x</p>", "text/plain")
+    assert not is_html("| a | b |", None)

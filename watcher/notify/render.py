@@ -21,8 +21,8 @@ import jinja2
 from .. import __version__
 from ..clock import iso, utcnow
 from ..config import Config
-from ..evidence import UNSAFE_CHARS
 from ..logs import redact
+from ..text import clean, oneline
 
 if TYPE_CHECKING:
     from . import Delivery
@@ -51,21 +51,11 @@ class Rendered:
     json: dict[str, Any]  # the webhook body; see webhook.schema.json
 
 
-def clean(text: str) -> str:
-    """Fetched text made safe to show: line endings unified, control characters removed."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u2028", "\n").replace("\u2029", "\n")
-    return UNSAFE_CHARS.sub("", text)
-
-
 def slack_escape(text: str) -> str:
     """Text Slack shows as written: `&`, `<`, `>` escaped as Slack asks, so `<!channel>`, `<@U123>` and
     `<https://x|label>` stay inert; bare @channel, @here and @everyone get a zero-width joiner after the @."""
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return _MENTION.sub("@" + _ZWJ + r"\1", text)
-
-
-def oneline(value: Any) -> str:
-    return " ".join(str(value).split()) if value is not None else ""
 
 
 def is_http_url(value: Any) -> bool:
