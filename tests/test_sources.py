@@ -15,11 +15,12 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from fixturepaths import fixture_path
 from watcher.errors import ParseError
 from watcher.evidence import SIGNALS_PER_TYPE_MAX, EvidenceType, Signal
-from watcher.text import EXCERPT_MAX, decode, is_html
 from watcher.sources import Anchor, Document, _text, describe, get, names, parser
 from watcher.targets import Matcher
+from watcher.text import EXCERPT_MAX, decode, is_html
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -33,7 +34,7 @@ LOOKALIKES = ["gpt-image-20", "gpt-image-2.5", "gpt-image-2-mini", "gpt-image-2_
 
 
 def fixture(name: str) -> bytes:
-    return (FIXTURES / name).read_bytes()
+    return fixture_path(name).read_bytes()
 
 
 def run(kind: str, body: bytes | str, target: str = "gpt-image-2", **doc: object) -> list[Signal]:
@@ -104,7 +105,7 @@ def test_fixture_case(case: dict) -> None:
 def test_every_case_file_exists_and_every_kind_is_covered() -> None:
     assert {c["kind"] for c in CASES} == set(names())
     for c in CASES:
-        assert (FIXTURES / c["file"]).is_file(), c["file"]
+        assert fixture_path(c["file"]).is_file(), c["file"]
 
 
 @pytest.mark.parametrize("kind", names())
@@ -128,7 +129,7 @@ ANCHORED: dict[str, tuple[str, str, str]] = {
     "pricing_page": ("openai/developers-docs/pricing-a30a622.md", "", "rows"),
     "guide_page": ("openai/developers-docs/guides-image-generation-d4e9eef.md", "", "set a model"),
     "model_index": ("openai/developers-docs/models-a30a622.md", "", "96 model pages linked"),
-    "sdk_types": ("openai/openai-python/image_model-2026-05-05-0ba55d75.py", "image_model.py", "ImageModel alias: 8 ids"),
+    "sdk_types": ("demo_data/openai-python/image_model-2026-05-05-0ba55d75.py", "image_model.py", "ImageModel alias: 8 ids"),
 }
 
 
@@ -195,7 +196,7 @@ def test_an_sdk_file_that_became_a_re_export_has_no_anchor() -> None:
 
 
 def test_go_constants_anchor_on_their_type() -> None:
-    got = get("sdk_types").anchor(Document(fixture("openai/openai-go/image-2026-05-07-3336103.go"), url="image.go"))
+    got = get("sdk_types").anchor(Document(fixture("demo_data/openai-go/image-2026-05-07-3336103.go"), url="image.go"))
     assert got.found and got.summary == "ImageModel constants: 8 ids"
 
 
