@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
 from fixturepaths import DEMO_DATA
+
 from watcher.cli import cli
 
 FIXTURES = Path(__file__).parent / "fixtures" / "openai"

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import click
 import pytest
-
 from fixturepaths import DEMO_DATA
+
 from watcher.cli import cli
 
 FIX = Path(__file__).parent / "fixtures"

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-
 from fixturepaths import fixture_path
+
 from watcher.config import parse_config
 from watcher.cycle import run_cycle, verdicts
 from watcher.evidence import Outcome, Verdict

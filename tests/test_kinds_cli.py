@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
 from fixturepaths import DEMO_DATA
+
 from watcher.cli import cli
 from watcher.sources import get, names
 

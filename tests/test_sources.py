@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from fixturepaths import fixture_path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fixturepaths import fixture_path
 from watcher.errors import ParseError
 from watcher.evidence import SIGNALS_PER_TYPE_MAX, EvidenceType, Signal
 from watcher.sources import Anchor, Document, _text, describe, get, names, parser
@@ -129,7 +129,8 @@ ANCHORED: dict[str, tuple[str, str, str]] = {
     "pricing_page": ("openai/developers-docs/pricing-a30a622.md", "", "rows"),
     "guide_page": ("openai/developers-docs/guides-image-generation-d4e9eef.md", "", "set a model"),
     "model_index": ("openai/developers-docs/models-a30a622.md", "", "96 model pages linked"),
-    "sdk_types": ("demo_data/openai-python/image_model-2026-05-05-0ba55d75.py", "image_model.py", "ImageModel alias: 8 ids"),
+    "sdk_types": ("demo_data/openai-python/image_model-2026-05-05-0ba55d75.py", "image_model.py",
+                  "ImageModel alias: 8 ids"),
 }
 
 

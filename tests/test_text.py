@@ -10,8 +10,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-
 from servers import FixtureServer
+
 from watcher import logs
 from watcher.challenge import is_challenge
 from watcher.config import SourceConfig
