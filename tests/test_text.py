@@ -21,7 +21,7 @@ from watcher.fetch import Fetcher
 from watcher.logs import add_secrets
 from watcher.sources import Document, get
 from watcher.targets import Matcher
-from watcher.text import EXCERPT_MAX, clean, clip, decode, oneline, safe, safe_line
+from watcher.text import EXCERPT_MAX, clean, clip, decode, oneline, redact_values, safe, safe_line
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CHANGELOG = FIXTURES / "openai" / "developers-docs" / "changelog-2026-07-22.md"
@@ -127,6 +127,12 @@ def test_safe_redacts_configured_secrets(monkeypatch: pytest.MonkeyPatch) -> Non
     assert safe("key=sk-text-secret-9f2c\x07") == "key=[redacted]"
     assert safe_line("failed:\n  key sk-text-secret-9f2c", 20) == "failed: key [redact…"
     assert safe(None) == ""
+
+
+def test_a_secret_that_holds_another_is_redacted_whole() -> None:
+    url = "https://hooks.slack.com/services/T0/B0/xyzzy"
+    assert redact_values(f"POST {url} failed (path /services/T0/B0/xyzzy)", [url, "/services/T0/B0/xyzzy", ""]) \
+        == "POST [redacted] failed (path [redacted])"
 
 
 def test_excerpts_are_one_printable_line_of_bounded_length() -> None:

@@ -22,7 +22,7 @@ from . import __version__, tls
 from .challenge import HEAD_CHARS, is_challenge
 from .config import SourceConfig
 from .evidence import Outcome
-from .text import is_html
+from .text import is_html, oneline, redact_values
 
 USER_AGENT = f"watcher/{__version__} (+release-evidence-watcher)"
 MAX_REDIRECTS = 10
@@ -341,7 +341,5 @@ def _scrub(text: str, source: SourceConfig) -> str:
     secrets = [source.url, urlsplit(source.url).query, *(v for _, v in parse_qsl(urlsplit(source.url).query))]
     for value in source.headers.values():
         secrets += [value, *(tok for tok in value.split() if len(tok) >= 6)]
-    for secret in sorted({s for s in secrets if len(s) >= 3}, key=len, reverse=True):
-        text = text.replace(secret, "[redacted]")
-    text = _URL_QUERY.sub(r"\1", text)
-    return " ".join(text.split())[:300]
+    text = redact_values(text, (s for s in secrets if len(s) >= 3))
+    return oneline(_URL_QUERY.sub(r"\1", text), 300)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import codecs
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from .logs import redact
@@ -31,6 +32,15 @@ def clean(text: str) -> str:
 def safe(text: str | None) -> str:
     """`clean`, and every configured secret redacted (an error message may quote a URL that carried a key)."""
     return redact(clean(text or ""))
+
+
+def redact_values(text: str, secrets: Iterable[str]) -> str:
+    """`text` with each of `secrets` (a channel's URL, a source's header values) replaced by `[redacted]`,
+    longest first so that a secret holding another goes whole. `safe` does this for the configured ones."""
+    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, "[redacted]")
+    return text
 
 
 def oneline(value: Any, limit: int | None = None) -> str:

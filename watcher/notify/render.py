@@ -22,7 +22,7 @@ from .. import __version__
 from ..clock import iso, utcnow
 from ..config import Config
 from ..logs import redact
-from ..text import clean, oneline
+from ..text import clean, oneline, redact_values
 
 if TYPE_CHECKING:
     from . import Delivery
@@ -72,9 +72,7 @@ def render(delivery: Delivery, config: Config, *, now: datetime | None = None) -
     body = _body(delivery, scrub, now or utcnow())
     text_env, slack_env = _environments(str(config.templates_dir) if config.templates_dir else None)
 
-    subject = oneline(text_env.get_template(SUBJECT_TEMPLATE).render(body))
-    if len(subject) > SUBJECT_MAX:
-        subject = subject[:SUBJECT_MAX - 1] + "…"
+    subject = oneline(text_env.get_template(SUBJECT_TEMPLATE).render(body), SUBJECT_MAX)
     text = text_env.get_template(TEXT_TEMPLATE).render(body)
     html = text_env.get_template(HTML_TEMPLATE).render(body)
     mrkdwn = slack_env.get_template(SLACK_TEMPLATE).render(body)
@@ -169,14 +167,10 @@ def _scrubber(config: Config, settings: Mapping[str, Any]) -> Callable[[str], st
     headers = settings.get("headers")
     if isinstance(headers, Mapping):
         own += [str(v) for v in headers.values()]
-    secrets = sorted({s for s in (*config.secrets, *own) if len(s) >= 4}, key=len, reverse=True)
+    secrets = {s for s in (*config.secrets, *own) if len(s) >= 4}
 
     def scrub(text: str) -> str:
-        text = redact(text)
-        for secret in secrets:
-            if secret in text:
-                text = text.replace(secret, "[redacted]")
-        return text
+        return redact_values(redact(text), secrets)
 
     return scrub
 

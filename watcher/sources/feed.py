@@ -17,7 +17,7 @@ import feedparser
 from ..errors import ParseError
 from ..evidence import EvidenceType, Signal, Signals
 from ..targets import Matcher
-from ..text import EXCERPT_MAX, clip
+from ..text import EXCERPT_MAX, clip, oneline
 from . import Anchor, Document, Kind
 from ._text import html_text, snippet
 
@@ -27,7 +27,7 @@ def _text_of(detail: Any, value: str) -> str:
     kind = detail.get("type", "") if isinstance(detail, dict) else ""
     if "html" in kind or (not kind and "<" in value):
         return html_text(value)
-    return " ".join(value.split())
+    return oneline(value)
 
 
 def _published(entry: Any) -> str | None:
