@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from watcher.errors import ParseError
-from watcher.evidence import SIGNALS_PER_TYPE_MAX, EvidenceType, Signal
+from watcher.evidence import SIGNALS_PER_TYPE_MAX, EvidenceType, Signal, Signals
 from watcher.sources import Anchor, Document, _text, describe, get, names, parser
 from watcher.targets import Matcher
 from watcher.text import EXCERPT_MAX, decode, is_html
@@ -636,6 +637,23 @@ def test_a_page_naming_the_target_ten_thousand_times_yields_bounded_signals(kind
     signals = outcome(kind, MANY_BODIES[kind].encode())
     assert isinstance(signals, list) and signals
     assert len(signals) <= SIGNALS_PER_TYPE_MAX * len(EvidenceType)
+
+
+def test_signals_keep_one_per_key_and_at_most_the_cap_per_type_building_only_kept_excerpts() -> None:
+    found = Signals()
+    built: list[int] = []
+
+    def excerpt(i: int) -> Callable[[], str]:
+        return lambda: built.append(i) or f"excerpt {i}"
+
+    for i in range(3 * SIGNALS_PER_TYPE_MAX):
+        found.add("gpt-image-2", "gpt-image-2", EvidenceType.PAGE_MENTION, f"#s{i % (2 * SIGNALS_PER_TYPE_MAX)}",
+                  excerpt(i))
+        found.add("gpt-image-2", "gpt-image-2", EvidenceType.PRICING_ROW, "#row", excerpt(-1))
+    mentions = [s for s in found.kept if s.evidence_type is EvidenceType.PAGE_MENTION]
+    assert [s.location for s in mentions] == [f"#s{i}" for i in range(SIGNALS_PER_TYPE_MAX)]
+    assert [s.evidence_type for s in found.kept].count(EvidenceType.PRICING_ROW) == 1
+    assert sorted(built) == [-1, *range(SIGNALS_PER_TYPE_MAX)]
 
 
 FRAGMENTS = [
