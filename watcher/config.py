@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from . import sources as sources_registry
+from .durations import parse_duration
 from .errors import ConfigError, UnknownKindError
 from .evidence import Authority
 from .targets import Target, is_valid_id
@@ -35,26 +36,6 @@ ALERT_ON = ("confirmed", "mentioned")
 
 _VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
-_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
-
-
-def parse_duration(value: object) -> float:
-    """'15m' -> 900.0 seconds; a bare number is seconds. Raises ValueError."""
-    if isinstance(value, bool):
-        raise ValueError("not a duration")
-    if isinstance(value, (int, float)):
-        seconds = float(value)
-    else:
-        m = _DURATION.match(str(value))
-        if not m:
-            raise ValueError("not a duration")
-        seconds = float(m.group(1)) * _UNITS[m.group(2)]
-    if seconds <= 0:
-        raise ValueError("must be positive")
-    return seconds
-
-
 _SQLITE_FILE = re.compile(r"^(sqlite(?:\+\w+)?:///)(?!/|:memory:|file:)([^?]+)(.*)$")
 
 
@@ -74,24 +55,6 @@ def bare_vars(value: str, env: Mapping[str, str]) -> list[str]:
     """Names written `$VAR` (no braces) that are set in the environment: almost surely meant as `${VAR}`,
     which is the only form expanded (a literal `$` in a header stays possible)."""
     return [n for n in _BARE_VAR.findall(value.replace("$$", "")) if env.get(n)]
-
-
-_AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|min|h|d|w)\s*$")
-_AGE_UNITS = {"s": 1, "sec": 1, "min": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_age(value: str) -> float:
-    """An age for destructive commands, in units nobody misreads: 90d, 12h, 30min, 2w. Raises ValueError
-    with a hint; `1m` (minute or month?) and a bare number are refused."""
-    m = _AGE.match(value)
-    if m:
-        seconds = float(m.group(1)) * _AGE_UNITS[m.group(2)]
-        if seconds > 0:
-            return seconds
-        raise ValueError(f"{value!r}: must be more than 0")
-    if re.match(r"^\s*\d+(?:\.\d+)?\s*(m|mo|month|months)\s*$", value):
-        raise ValueError(f"{value!r} is ambiguous: write min for minutes (30min) or d for days (30d)")
-    raise ValueError(f"{value!r}: use a number and a unit: 90d, 2w, 12h, 30min or 45s")
 
 
 def expand(value: str, env: Mapping[str, str]) -> tuple[str, list[str], list[str]]:

@@ -14,9 +14,9 @@ from urllib.parse import urlsplit
 
 from ..config import ChannelConfig
 from ..errors import DeliveryError
-from ..logs import redact
+from ..text import redact_values, safe_line
 from .declare import ChannelType, Fail
-from .render import Rendered, clean, oneline
+from .render import Rendered
 
 DEFAULT_TIMEOUT = 10.0
 
@@ -46,10 +46,8 @@ def send(channel: ChannelConfig, rendered: Rendered, key: str) -> None:
 def _scrub(text: str, url: str) -> str:
     """Without the URL or its parts (a token is often its user, password or path)."""
     parts = urlsplit(url)
-    for secret in sorted({url, parts.netloc, parts.path, parts.query, parts.username or "", parts.password or ""}
-                         - {"", "/"}, key=len, reverse=True):
-        text = text.replace(secret, "[redacted]")
-    return redact(oneline(clean(text)))[:300]
+    secrets = {url, parts.netloc, parts.path, parts.query, parts.username or "", parts.password or ""} - {"", "/"}
+    return safe_line(redact_values(text, secrets), 300)
 
 
 def _check(settings: dict[str, Any], fail: Fail) -> None:

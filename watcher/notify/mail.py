@@ -16,9 +16,9 @@ from typing import Any
 
 from ..config import ChannelConfig
 from ..errors import DeliveryError
-from ..logs import redact
+from ..text import safe_line
 from .declare import ChannelType, Fail
-from .render import Rendered, clean, oneline
+from .render import Rendered
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,8 @@ def _reply(code: int, text: bytes | str) -> str:
 
 
 def _text(text: str | None) -> str:
-    return redact(oneline(clean(text or "")))[:300]
+    return safe_line(text, 300)
+
 
 
 def _check(settings: dict[str, Any], fail: Fail) -> None:

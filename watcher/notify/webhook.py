@@ -13,9 +13,9 @@ from urllib.parse import urlsplit
 from .. import __version__
 from ..config import ChannelConfig
 from ..errors import DeliveryError
-from ..logs import redact
+from ..text import redact_values, safe_line
 from .declare import ChannelType, Fail
-from .render import Rendered, clean, oneline
+from .render import Rendered
 
 if TYPE_CHECKING:
     import httpx
@@ -75,9 +75,7 @@ def post(channel: ChannelConfig, url: str, body: bytes, headers: Mapping[str, st
 def _scrub(text: str, url: str) -> str:
     """An error text without the URL, its path or query (a Slack webhook's path is its secret)."""
     parts = urlsplit(url)
-    for secret in sorted({url, parts.path, parts.query} - {"", "/"}, key=len, reverse=True):
-        text = text.replace(secret, "[redacted]")
-    return redact(oneline(clean(text)))
+    return safe_line(redact_values(text, {url, parts.path, parts.query} - {"/"}))
 
 
 def _check(settings: dict[str, Any], fail: Fail) -> None:
