@@ -23,11 +23,11 @@ from sqlalchemy import and_, case, func, select
 
 from . import __version__
 from .clock import iso, utcnow
+from .durations import offset
 from .evidence import Authority, Level, Outcome
 from .links import human_link
 from .store import Store, redact_url
 from .store import schema as S
-from .durations import offset
 from .store.runs import RunInfo, SnapshotInfo, latest_snapshot_run, load_body, load_run, load_snapshot
 from .targets import Matcher
 from .text import decode, safe
