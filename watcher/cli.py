@@ -339,7 +339,13 @@ def history(obj: Ctx, target: str | None, source: str | None, level: str | None,
     if show:
         with click.progressbar(obj.store.iter_signals(f), length=total, label="reading signals",
                                file=sys.stderr) as bar:
+            if fmt != "table":
+                _stream_history(bar, fmt)
+                return
             rows = list(bar)
+    elif fmt != "table":
+        _stream_history(obj.store.iter_signals(f), fmt)
+        return
     else:
         rows = list(obj.store.iter_signals(f))
     if fmt == "table":
@@ -349,19 +355,40 @@ def history(obj: Ctx, target: str | None, source: str | None, level: str | None,
                           ["id", "first seen", "target", "level", "type", "source", "authority", "now",
                            "excerpt"]))
         return
-    records = [{k: (iso(r[k]) if isinstance(r.get(k), datetime) else r.get(k)) for k in HISTORY_FIELDS}
-               for r in rows]
+
+
+def _stream_history(rows: Any, fmt: str) -> None:
+    """Write history rows as they come from the database: memory stays flat whatever the count. JSON is
+    an array with one compact object per line (the C encoder; `indent` would force the pure-Python one)."""
+    from .clock import iso
+
+    def utc(dt: datetime | None) -> str | None:  # stored naive UTC: no time-zone arithmetic per value
+        if dt is None or dt.tzinfo is not None:
+            return iso(dt)
+        return dt.isoformat() + "Z"
+
+    times = [k for k in HISTORY_FIELDS if k in ("published", "first_seen", "last_seen", "vanished_at")]
+    encode = json.JSONEncoder(ensure_ascii=False).encode
+    out = sys.stdout
+    writer = csv.DictWriter(out, fieldnames=HISTORY_FIELDS, lineterminator="\n") if fmt == "csv" else None
+    if writer is not None:
+        writer.writeheader()
+    first = True
+    for r in rows:
+        rec = {k: r.get(k) for k in HISTORY_FIELDS}
+        for k in times:
+            if isinstance(rec[k], datetime):
+                rec[k] = utc(rec[k])
+        if writer is not None:
+            writer.writerow(rec)
+        elif fmt == "jsonl":
+            out.write(encode(rec) + "\n")
+        else:
+            out.write(("[\n" if first else ",\n") + encode(rec))
+        first = False
     if fmt == "json":
-        click.echo(json.dumps(records, indent=2, ensure_ascii=False))
-    elif fmt == "jsonl":
-        for rec in records:
-            click.echo(json.dumps(rec, ensure_ascii=False))
-    else:
-        buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=HISTORY_FIELDS, lineterminator="\n")
-        w.writeheader()
-        w.writerows(records)
-        click.echo(buf.getvalue(), nl=False)
+        out.write("[]\n" if first else "\n]\n")
+    out.flush()
 
 
 @cli.command()
