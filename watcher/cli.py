@@ -327,7 +327,7 @@ def history(obj: Ctx, target: str | None, source: str | None, level: str | None,
     --since 7d: first seen in the last 7 days; --until 2026-05-01: first seen before midnight, local
     time, that day. `watcher explain ID` shows one signal's whole provenance.
     """
-    from .clock import iso, local
+    from .clock import local
     from .store import HistoryFilter
 
     f = HistoryFilter(target=target, source=source, level=level, authority=authority, evidence_type=evidence_type,
@@ -336,57 +336,42 @@ def history(obj: Ctx, target: str | None, source: str | None, level: str | None,
     total = obj.store.count_signals(f) if show else 0
     if progress is None and total <= PROGRESS_MIN:
         show = False
+    found = obj.store.iter_signals(f) if fmt == "table" else obj.store.iter_signal_values(f, HISTORY_FIELDS)
     if show:
-        with click.progressbar(obj.store.iter_signals(f), length=total, label="reading signals",
-                               file=sys.stderr) as bar:
+        with click.progressbar(found, length=total, label="reading signals", file=sys.stderr) as bar:
             if fmt != "table":
                 _stream_history(bar, fmt)
                 return
             rows = list(bar)
     elif fmt != "table":
-        _stream_history(obj.store.iter_signals(f), fmt)
+        _stream_history(found, fmt)
         return
     else:
-        rows = list(obj.store.iter_signals(f))
-    if fmt == "table":
-        click.echo(_table([[r["id"], local(r["first_seen"]), r["target"], r["level"], r["evidence_type"],
-                            r["source"], r["authority"], "vanished " + local(r["vanished_at"]) if r["vanished_at"]
-                            else "live", _short(r["excerpt"], 60)] for r in rows],
-                          ["id", "first seen", "target", "level", "type", "source", "authority", "now",
-                           "excerpt"]))
-        return
+        rows = list(found)
+    click.echo(_table([[r["id"], local(r["first_seen"]), r["target"], r["level"], r["evidence_type"],
+                        r["source"], r["authority"], "vanished " + local(r["vanished_at"]) if r["vanished_at"]
+                        else "live", _short(r["excerpt"], 60)] for r in rows],
+                      ["id", "first seen", "target", "level", "type", "source", "authority", "now", "excerpt"]))
 
 
 def _stream_history(rows: Any, fmt: str) -> None:
-    """Write history rows as they come from the database: memory stays flat whatever the count. JSON is
-    an array with one compact object per line (the C encoder; `indent` would force the pure-Python one)."""
-    from .clock import iso
-
-    def utc(dt: datetime | None) -> str | None:  # stored naive UTC: no time-zone arithmetic per value
-        if dt is None or dt.tzinfo is not None:
-            return iso(dt)
-        return dt.isoformat() + "Z"
-
-    times = [k for k in HISTORY_FIELDS if k in ("published", "first_seen", "last_seen", "vanished_at")]
+    """Write history rows (tuples in HISTORY_FIELDS order, times already ISO strings) as they come
+    from the database: memory stays flat whatever the count. JSON is an array with one compact object
+    per line (the C encoder; `indent` would force the pure-Python one)."""
     encode = json.JSONEncoder(ensure_ascii=False).encode
     out = sys.stdout
-    writer = csv.DictWriter(out, fieldnames=HISTORY_FIELDS, lineterminator="\n") if fmt == "csv" else None
-    if writer is not None:
-        writer.writeheader()
-    first = True
-    for r in rows:
-        rec = {k: r.get(k) for k in HISTORY_FIELDS}
-        for k in times:
-            if isinstance(rec[k], datetime):
-                rec[k] = utc(rec[k])
-        if writer is not None:
-            writer.writerow(rec)
-        elif fmt == "jsonl":
-            out.write(encode(rec) + "\n")
-        else:
-            out.write(("[\n" if first else ",\n") + encode(rec))
-        first = False
-    if fmt == "json":
+    fields = HISTORY_FIELDS
+    if fmt == "csv":
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(fields)
+        writer.writerows(rows)
+    elif fmt == "jsonl":
+        out.writelines(encode(dict(zip(fields, r))) + "\n" for r in rows)
+    else:
+        first = True
+        for r in rows:
+            out.write(("[\n" if first else ",\n") + encode(dict(zip(fields, r))))
+            first = False
         out.write("[]\n" if first else "\n]\n")
     out.flush()
 

@@ -13,10 +13,11 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import wraps
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Select, and_, bindparam, create_engine, event, func, insert, or_, select, update
+from sqlalchemy import (Connection, DateTime, Engine, Select, String, and_, bindparam, create_engine, event, func, insert,
+                        or_, select, type_coerce, update)
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
 from ..clock import utcnow
@@ -444,6 +445,39 @@ class Store:
         except SQLAlchemyError as exc:
             raise StoreError(f"database {redact_url(self.url)}: {_reason(exc)}") from None
 
+    def iter_signal_values(self, f: HistoryFilter, fields: Sequence[str], *, batch: int = 1000
+                           ) -> Iterator[tuple[Any, ...]]:
+        """For exports: the signals `f` selects, oldest first, each a tuple of `fields` (a signals column,
+        or `source` for its source's name), with times as ISO 8601 UTC strings (`2026-05-01T12:00:00Z`)
+        formatted from what is stored rather than converted through datetime objects. Streamed."""
+        sig, src = S.signals, S.sources
+        sqlite = self.dialect == "sqlite"
+        cols: list[Any] = []
+        times: list[int] = []
+        for i, name in enumerate(fields):
+            col = src.c.name.label("source") if name == "source" else sig.c[name]
+            if isinstance(col.type, DateTime):
+                times.append(i)
+                if sqlite:  # the stored text itself, not SQLAlchemy's parse of it
+                    col = type_coerce(col, String()).label(name)
+            cols.append(col)
+        q = f.where(select(*cols).select_from(sig.join(src, src.c.id == sig.c.source_id)))
+        q = q.order_by(sig.c.first_seen, sig.c.id)
+        try:
+            with self.engine.connect() as conn:
+                result = conn.execution_options(stream_results=True, yield_per=batch).execute(q)
+                for part in result.partitions():
+                    for r in part:
+                        if not times:
+                            yield tuple(r)
+                            continue
+                        row = list(r)
+                        for i in times:
+                            row[i] = _iso_utc(row[i])
+                        yield tuple(row)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"database {redact_url(self.url)}: {_reason(exc)}") from None
+
     @_guard
     def discovered_targets(self) -> list[str]:
         """Ids first seen through a family target, now tracked on their own."""
@@ -516,6 +550,21 @@ def _engine(url: str) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+def _iso_utc(value: datetime | str | None) -> str | None:
+    """A stored naive-UTC time as ISO 8601 with a Z, as clock.iso writes it (microseconds only when
+    there are any). SQLite hands back SQLAlchemy's text, `2026-05-01 12:00:00.000000`; PostgreSQL a datetime."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if len(value) == 26 and value[10] == " " and value[19] == ".":
+            micro = value[20:]
+            return f"{value[:10]}T{value[11:19]}{'' if micro == '000000' else '.' + micro}Z"
+        value = datetime.fromisoformat(value)  # anything else stored: the exact, slower way
+    if value.tzinfo is not None:
+        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+    return value.isoformat() + "Z"
 
 
 def redact_url(url: str) -> str:
