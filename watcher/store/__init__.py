@@ -6,6 +6,7 @@ All SQL lives under watcher/store. SQLite is the default; nothing here is SQLite
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import threading
 import zlib
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import (Connection, DateTime, Engine, Select, String, and_, bindparam, create_engine, event, func, insert,
+from sqlalchemy import (Connection, DateTime, Engine, Select, String, bindparam, create_engine, event, func, insert,
                         or_, select, type_coerce, update)
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
@@ -163,6 +164,79 @@ class HistoryFilter:
         return q
 
 
+class _Statements:
+    """The probe path's statements, built once: building a Core statement costs more CPU than running
+    it on SQLite, and a statement object used again also finds its compiled form in the engine's cache
+    at once. Lists of ids or names go in as expanding bind parameters."""
+
+    @functools.cached_property
+    def claim(self) -> Any:
+        s = S.sources
+        return update(s).where(
+            s.c.id.in_(bindparam("b_ids", expanding=True)),
+            or_(s.c.lease_until.is_(None), s.c.lease_until < bindparam("b_now"), s.c.lease_owner == bindparam("b_owner")),
+        ).values(lease_owner=bindparam("b_owner"), lease_until=bindparam("b_until")).returning(s.c.id)
+
+    @functools.cached_property
+    def claim_due(self) -> Any:
+        s = S.sources
+        # `b_due_by`: a scheduler's jitter may fire a little early; that is still this interval
+        return self.claim.where(or_(s.c.next_due_at.is_(None), s.c.next_due_at <= bindparam("b_due_by")))
+
+    @functools.cached_property
+    def states(self) -> Any:
+        s = S.sources
+        return (select(s, S.snapshots.c.content_hash)
+                .join(S.snapshots, S.snapshots.c.id == s.c.snapshot_id, isouter=True))
+
+    @functools.cached_property
+    def states_named(self) -> Any:
+        return self.states.where(S.sources.c.name.in_(bindparam("b_names", expanding=True)))
+
+    @functools.cached_property
+    def before(self) -> Any:
+        src_t = S.sources
+        return select(src_t.c.id, src_t.c.failure_streak, src_t.c.health_alerted, src_t.c.last_ok_at,
+                      src_t.c.next_due_at, src_t.c.etag, src_t.c.last_modified, src_t.c.snapshot_id,
+                      src_t.c.parsed_with).where(src_t.c.id.in_(bindparam("b_ids", expanding=True)))
+
+    @functools.cached_property
+    def live(self) -> Any:
+        sig = S.signals
+        return (select(sig.c.source_id, sig.c.id, sig.c.key_hash, sig.c.target, sig.c.model_id, sig.c.evidence_type,
+                       sig.c.level, sig.c.location, sig.c.excerpt, sig.c.first_seen, sig.c.url, sig.c.authority)
+                .where(sig.c.source_id.in_(bindparam("b_ids", expanding=True)), sig.c.vanished_at.is_(None)))
+
+    @functools.cached_property
+    def insert_runs(self) -> Any:
+        runs = S.probe_runs
+        return insert(runs).returning(runs.c.id, sort_by_parameter_order=True)
+
+    @functools.cached_property
+    def vanish(self) -> Any:
+        sig = S.signals
+        return update(sig).where(sig.c.id == bindparam("b_id")).values(
+            vanished_at=bindparam("b_at"), vanished_probe_run_id=bindparam("b_run"))
+
+    @functools.cached_property
+    def seen_again(self) -> Any:
+        sig = S.signals
+        return (update(sig).where(sig.c.source_id == bindparam("b_sid"), sig.c.vanished_at.is_(None))
+                .values(last_seen=bindparam("b_at"), last_probe_run_id=bindparam("b_run")))
+
+    @functools.cached_property
+    def after(self) -> Any:
+        src_t = S.sources
+        return update(src_t).where(src_t.c.id == bindparam("b_id")).values(
+            last_outcome=bindparam("b_outcome"), last_status=bindparam("b_status"), last_error=bindparam("b_error"),
+            last_probe_at=bindparam("b_at"), next_due_at=bindparam("b_due"), failure_streak=bindparam("b_streak"),
+            last_ok_at=bindparam("b_ok"), etag=bindparam("b_etag"), last_modified=bindparam("b_lm"),
+            snapshot_id=bindparam("b_snap"), parsed_with=bindparam("b_parsed"), lease_owner=None, lease_until=None)
+
+
+_Q = _Statements()
+
+
 class Store:
     def __init__(self, url: str, *, migrate: bool = True) -> None:
         self.url = url
@@ -218,18 +292,15 @@ class Store:
 
     @_guard
     def states(self, names: Iterable[str] | None = None) -> dict[str, SourceState]:
-        s = S.sources
-        q = select(s, S.snapshots.c.content_hash).join(S.snapshots, S.snapshots.c.id == s.c.snapshot_id,
-                                                        isouter=True)
-        if names is not None:
-            q = q.where(s.c.name.in_(list(names)))
+        params = {} if names is None else {"b_names": list(names)}
+        q = _Q.states if names is None else _Q.states_named
         with self.engine.connect() as conn:
             return {r.name: SourceState(
                 id=r.id, name=r.name, etag=r.etag, last_modified=r.last_modified, snapshot_id=r.snapshot_id,
                 content_hash=r.content_hash, parsed_with=r.parsed_with, last_outcome=r.last_outcome,
                 last_status=r.last_status, last_error=r.last_error, last_probe_at=r.last_probe_at,
                 last_ok_at=r.last_ok_at, failure_streak=r.failure_streak, health_alerted=r.health_alerted,
-                next_due_at=r.next_due_at) for r in conn.execute(q)}
+                next_due_at=r.next_due_at) for r in conn.execute(q, params)}
 
     @_guard
     def snapshot_body(self, snapshot_id: int) -> bytes | None:
@@ -246,17 +317,13 @@ class Store:
         each source, on PostgreSQL as on SQLite.
         """
         now = now or utcnow()
-        s = S.sources
         taken: set[int] = set()
+        params: dict[str, Any] = dict(b_now=now, b_owner=owner, b_until=now + timedelta(seconds=ttl))
+        if due_only:  # `slack`: a scheduler's jitter may fire a little early; that is still this interval
+            params["b_due_by"] = now + timedelta(seconds=slack)
         with self.write() as conn:
             for chunk in chunks(list(source_ids)):
-                cond = [s.c.id.in_(chunk),
-                        or_(s.c.lease_until.is_(None), s.c.lease_until < now, s.c.lease_owner == owner)]
-                if due_only:
-                    # `slack`: a scheduler's jitter may fire a little early; that is still this interval
-                    cond.append(or_(s.c.next_due_at.is_(None), s.c.next_due_at <= now + timedelta(seconds=slack)))
-                res = conn.execute(update(s).where(and_(*cond)).values(
-                    lease_owner=owner, lease_until=now + timedelta(seconds=ttl)).returning(s.c.id))
+                res = conn.execute(_Q.claim_due if due_only else _Q.claim, {**params, "b_ids": chunk})
                 taken.update(r[0] for r in res)
         return taken
 
@@ -322,16 +389,11 @@ class Store:
         return snapshot_id
 
     def _record(self, conn: Connection, items: Sequence[tuple[SourceRow, Probe, float]]) -> list[ProbeRecord]:
-        src_t, sig, runs = S.sources, S.signals, S.probe_runs
+        sig = S.signals
         ids = [src.id for src, _, _ in items]
-        before = {r.id: r for r in conn.execute(select(
-            src_t.c.id, src_t.c.failure_streak, src_t.c.health_alerted, src_t.c.last_ok_at, src_t.c.next_due_at,
-            src_t.c.etag, src_t.c.last_modified, src_t.c.snapshot_id, src_t.c.parsed_with).where(src_t.c.id.in_(ids)))}
+        before = {r.id: r for r in conn.execute(_Q.before, {"b_ids": ids})}
         live: dict[int, dict[str, Any]] = {}
-        for r in conn.execute(select(sig.c.source_id, sig.c.id, sig.c.key_hash, sig.c.target, sig.c.model_id,
-                                     sig.c.evidence_type, sig.c.level, sig.c.location, sig.c.excerpt,
-                                     sig.c.first_seen, sig.c.url, sig.c.authority)
-                              .where(sig.c.source_id.in_(ids), sig.c.vanished_at.is_(None))):
+        for r in conn.execute(_Q.live, {"b_ids": ids}):
             live.setdefault(r.source_id, {})[r.key_hash] = r
 
         plans = []
@@ -346,7 +408,7 @@ class Store:
                 gone = [r for h, r in here.items() if h not in fresh]
             plans.append((src, probe, every, self._snapshot(conn, probe), here, seen, added, gone))
 
-        run_ids = conn.execute(insert(runs).returning(runs.c.id, sort_by_parameter_order=True), [
+        run_ids = conn.execute(_Q.insert_runs, [
             dict(source_id=src.id, started_at=probe.started_at, duration_ms=probe.duration_ms,
                  outcome=probe.outcome.value, http_status=probe.status, bytes=probe.bytes, snapshot_id=snap,
                  changed=bool(added or gone), error=probe.error)
@@ -355,15 +417,13 @@ class Store:
         vanish = [dict(b_id=r.id, b_at=probe.started_at, b_run=run_id)
                   for (_, probe, _, _, _, _, _, gone), run_id in zip(plans, run_ids) for r in gone]
         if vanish:
-            conn.execute(update(sig).where(sig.c.id == bindparam("b_id")).values(
-                vanished_at=bindparam("b_at"), vanished_probe_run_id=bindparam("b_run")), vanish)
+            conn.execute(_Q.vanish, vanish)
         # An answer that still shows the evidence moves its last_seen; a failure says nothing about it.
         seen_again = [dict(b_sid=src.id, b_at=probe.started_at, b_run=run_id)
                       for (src, probe, _, _, here, _, _, gone), run_id in zip(plans, run_ids)
                       if probe.outcome.answered and len(here) > len(gone)]
         if seen_again:
-            conn.execute(update(sig).where(sig.c.source_id == bindparam("b_sid"), sig.c.vanished_at.is_(None))
-                         .values(last_seen=bindparam("b_at"), last_probe_run_id=bindparam("b_run")), seen_again)
+            conn.execute(_Q.seen_again, seen_again)
         added_rows: list[list[dict[str, Any]]] = []
         for (src, probe, _, snap, _, _, added, _), run_id in zip(plans, run_ids):
             now = probe.started_at
@@ -398,12 +458,7 @@ class Store:
                 vanished=[dict(r._mapping) for r in gone], live=len(here) - len(gone) + len(added),
                 failure_streak=streak, health_alerted=b.health_alerted, first_read=b.last_ok_at is None))
         # the probe is done: its lease ends with it
-        conn.execute(update(src_t).where(src_t.c.id == bindparam("b_id")).values(
-            last_outcome=bindparam("b_outcome"), last_status=bindparam("b_status"), last_error=bindparam("b_error"),
-            last_probe_at=bindparam("b_at"), next_due_at=bindparam("b_due"), failure_streak=bindparam("b_streak"),
-            last_ok_at=bindparam("b_ok"), etag=bindparam("b_etag"), last_modified=bindparam("b_lm"),
-            snapshot_id=bindparam("b_snap"), parsed_with=bindparam("b_parsed"), lease_owner=None, lease_until=None),
-            updates)
+        conn.execute(_Q.after, updates)
         return records
 
     # ---------------------------------------------------------------- reading
