@@ -153,7 +153,7 @@ def run_cycle(config: Config, store: Store, fetcher: Fetcher | None = None, *,
                 report.sources.append(SourceReport(s.name, s.kind, s.authority.value, None,
                                                    error="skipped: another watcher process is probing it"))
         if todo:
-            states = store.states([s.name for s in todo])
+            states = {st.name: st for st in claimed.values()}  # read as the leases were taken
             targets = all_targets(config, store)
             with _Pool(len(todo)) as pool:
                 pending = {pool.submit(probe, s, states.get(s.name), fetcher, targets, store.snapshot_body): s

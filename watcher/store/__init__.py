@@ -175,7 +175,9 @@ class _Statements:
         return update(s).where(
             s.c.id.in_(bindparam("b_ids", expanding=True)),
             or_(s.c.lease_until.is_(None), s.c.lease_until < bindparam("b_now"), s.c.lease_owner == bindparam("b_owner")),
-        ).values(lease_owner=bindparam("b_owner"), lease_until=bindparam("b_until")).returning(s.c.id)
+        ).values(lease_owner=bindparam("b_owner"), lease_until=bindparam("b_until")).returning(
+            *s.c, select(S.snapshots.c.content_hash).where(S.snapshots.c.id == s.c.snapshot_id)
+            .scalar_subquery().label("content_hash"))  # the claimed sources' state, in the same statement
 
     @functools.cached_property
     def claim_due(self) -> Any:
@@ -295,12 +297,7 @@ class Store:
         params = {} if names is None else {"b_names": list(names)}
         q = _Q.states if names is None else _Q.states_named
         with self.engine.connect() as conn:
-            return {r.name: SourceState(
-                id=r.id, name=r.name, etag=r.etag, last_modified=r.last_modified, snapshot_id=r.snapshot_id,
-                content_hash=r.content_hash, parsed_with=r.parsed_with, last_outcome=r.last_outcome,
-                last_status=r.last_status, last_error=r.last_error, last_probe_at=r.last_probe_at,
-                last_ok_at=r.last_ok_at, failure_streak=r.failure_streak, health_alerted=r.health_alerted,
-                next_due_at=r.next_due_at) for r in conn.execute(q, params)}
+            return {r.name: _state(r) for r in conn.execute(q, params)}
 
     @_guard
     def snapshot_body(self, snapshot_id: int) -> bytes | None:
@@ -310,21 +307,22 @@ class Store:
     # ---------------------------------------------------------------- leases
     @_guard
     def claim_many(self, source_ids: Sequence[int], owner: str, ttl: float, *, due_only: bool,
-                   slack: float = 0.0, now: datetime | None = None) -> set[int]:
-        """Take the probe lease on every given source that is free (and due, if asked); returns the ids taken.
+                   slack: float = 0.0, now: datetime | None = None) -> dict[int, SourceState]:
+        """Take the probe lease on every given source that is free (and due, if asked); returns the ids
+        taken, each with its source's state (what the probe needs: validators, stored copy, schedule).
 
         A conditional UPDATE … RETURNING: the database's row locks let exactly one claimant win
         each source, on PostgreSQL as on SQLite.
         """
         now = now or utcnow()
-        taken: set[int] = set()
+        taken: dict[int, SourceState] = {}
         params: dict[str, Any] = dict(b_now=now, b_owner=owner, b_until=now + timedelta(seconds=ttl))
         if due_only:  # `slack`: a scheduler's jitter may fire a little early; that is still this interval
             params["b_due_by"] = now + timedelta(seconds=slack)
         with self.write() as conn:
             for chunk in chunks(list(source_ids)):
                 res = conn.execute(_Q.claim_due if due_only else _Q.claim, {**params, "b_ids": chunk})
-                taken.update(r[0] for r in res)
+                taken.update((r.id, _state(r)) for r in res)
         return taken
 
     @_guard
@@ -605,6 +603,15 @@ def _engine(url: str) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+def _state(r: Any) -> SourceState:
+    return SourceState(
+        id=r.id, name=r.name, etag=r.etag, last_modified=r.last_modified, snapshot_id=r.snapshot_id,
+        content_hash=r.content_hash, parsed_with=r.parsed_with, last_outcome=r.last_outcome,
+        last_status=r.last_status, last_error=r.last_error, last_probe_at=r.last_probe_at,
+        last_ok_at=r.last_ok_at, failure_streak=r.failure_streak, health_alerted=r.health_alerted,
+        next_due_at=r.next_due_at)
 
 
 def _iso_utc(value: datetime | str | None) -> str | None:
