@@ -568,16 +568,26 @@ class Store:
         a database failure inside it becomes a StoreError that names the database, not a traceback."""
         # SQLite has one writer at a time: threads of this process queue on a lock instead of on
         # SQLite's busy handler, which sleeps in growing steps (other processes still use it).
-        lock = self._write_lock if self.dialect == "sqlite" else contextlib.nullcontext()
+        sqlite = self.dialect == "sqlite"
+        lock = self._write_lock if sqlite else contextlib.nullcontext()
         try:
-            with lock, self._write_engine.begin() as conn:
-                yield conn
+            with lock, self.engine.connect() as conn:
+                _begin.immediate = sqlite
+                try:
+                    trans = conn.begin()
+                finally:
+                    _begin.immediate = False
+                with trans:
+                    yield conn
         except SQLAlchemyError as exc:
             raise StoreError(f"database {redact_url(self.url)}: {_reason(exc)}") from None
 
-    @property
-    def _write_engine(self) -> Engine:
-        return self.engine.execution_options(watcher_immediate=True)
+
+class _BeginMode(threading.local):
+    immediate = False  # set by Store.write around its BEGIN, in its own thread
+
+
+_begin = _BeginMode()
 
 
 def _engine(url: str) -> Engine:
@@ -594,11 +604,12 @@ def _engine(url: str) -> Engine:
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
 
-        @event.listens_for(engine, "begin")
-        def _on_begin(conn):  # type: ignore[no-untyped-def]
-            immediate = conn.get_execution_options().get("watcher_immediate")
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        def do_begin(dbapi_conn):  # type: ignore[no-untyped-def]
+            dbapi_conn.execute("BEGIN IMMEDIATE" if _begin.immediate else "BEGIN")
 
+        # SQLAlchemy's recipe is a "begin" event listener; the dialect's own hook does the same without
+        # giving the engine connection events, which cost a dispatch on every statement executed.
+        engine.dialect.do_begin = do_begin  # type: ignore[method-assign]
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
