@@ -67,6 +67,7 @@ class Matcher:
         self.ids = frozenset(ids)
         self.families = tuple(families)
         prefixes = sorted(ids | {f.split("*", 1)[0].split("?", 1)[0] for f in families}, key=len, reverse=True)
+        self._prefixes = tuple(prefixes)
         if prefixes:
             alternation = "|".join(re.escape(p) for p in prefixes)
             # No look-behind for "not inside a longer id": with IGNORECASE it keeps the regex engine
@@ -112,6 +113,17 @@ class Matcher:
         if hit is None:
             return None
         return Match(hit[0], token.lower(), 0, len(value), hit[1])
+
+    def could_name_any(self, document: str) -> bool:
+        """could_match for a whole document, several times faster over 3 MB: its UTF-8 bytes lower-cased
+        (ASCII letters only, so cheap), then a plain substring search per prefix. It may say yes where
+        could_match says no, never no where find() would report a match: of the other characters that
+        IGNORECASE equates with an ASCII letter only the Kelvin sign lower-cases to one (k), and a
+        document holding it gets the exact check; dotless i, dotted I and long s make no valid id."""
+        if "\u212a" in document or not all(p.isascii() for p in self._prefixes):
+            return self.could_match(document)
+        lowered = document.encode("utf-8", "surrogatepass").lower()
+        return any(p.encode() in lowered for p in self._prefixes)
 
     def could_match(self, text: str) -> bool:
         """A cheap pre-check: does the text contain anything worth a closer look?"""

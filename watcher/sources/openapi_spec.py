@@ -418,7 +418,7 @@ def _nothing_to_find(text: str, matcher: Matcher) -> bool:
     5x cheaper than the events), and the root is a mapping with an OpenAPI key at column 0. A broken
     document raises ParseError here, as the walk would; anything less certain returns False, and
     the full walk decides."""
-    if matcher.could_match(text):
+    if matcher.could_name_any(text):
         return False
     parser = CParser(text)
     try:
@@ -450,7 +450,7 @@ def parse(doc: Document, matcher: Matcher) -> list[Signal]:
         except (ValueError, RecursionError):
             pass  # libyaml reads JSON too, and says precisely where it is broken (or too deep)
     if parsed_json:
-        if isinstance(data, dict) and data.keys() & _ROOT_KEYS and not matcher.could_match(text):
+        if isinstance(data, dict) and data.keys() & _ROOT_KEYS and not matcher.could_name_any(text):
             return []  # exact: with nothing to match the walk would find nothing, and the root is checked
         _walk_json(data, walk)
     else:
