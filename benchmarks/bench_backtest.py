@@ -78,7 +78,8 @@ def main() -> None:
         if args.jobs:
             cmd += ["--jobs", str(args.jobs)]
         t0 = time.perf_counter()
-        res = subprocess.run(cmd, capture_output=True, text=True)
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}  # cached bytecode, as installed
+        res = subprocess.run(cmd, capture_output=True, text=True, env=env)
         elapsed = time.perf_counter() - t0
         if res.returncode != 0:
             raise SystemExit(f"watcher backtest failed ({res.returncode}): {res.stderr}")

@@ -26,6 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 TICK = os.sysconf("SC_CLK_TCK")
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}  # bytecode cached, as installed
 
 
 class Seen:
@@ -80,7 +81,7 @@ def cpu_seconds(pid: int) -> float:
 
 def daemon(cfg: Path) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "watcher", "--config", str(cfg), "run"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
 
 
 def stop(proc: subprocess.Popen) -> None:
