@@ -79,7 +79,7 @@ def main() -> None:
             cmd += ["--jobs", str(args.jobs)]
         t0 = time.perf_counter()
         env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}  # cached bytecode, as installed
-        res = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        res = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp)  # cwd: PYTHONPATH may name a baseline
         elapsed = time.perf_counter() - t0
         if res.returncode != 0:
             raise SystemExit(f"watcher backtest failed ({res.returncode}): {res.stderr}")

@@ -81,7 +81,8 @@ def cpu_seconds(pid: int) -> float:
 
 def daemon(cfg: Path) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "watcher", "--config", str(cfg), "run"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV,
+                            cwd=cfg.parent)  # not the repository: PYTHONPATH may name a baseline
 
 
 def stop(proc: subprocess.Popen) -> None:

@@ -33,7 +33,8 @@ def measure(cmd: list[str], repeat: int) -> tuple[float, float, int]:
     times, peaks, size = [], [], 0
     for _ in range(repeat):
         t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=ENV)
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=ENV,
+                                cwd=tempfile.gettempdir())  # not the repository: PYTHONPATH may name a baseline
         assert proc.stdout is not None
         size = 0
         while chunk := proc.stdout.read(1 << 20):

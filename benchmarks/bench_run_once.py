@@ -64,7 +64,9 @@ def setup_urlwatch(d: Path, base: str, n: int, exe: str) -> list[str]:
 
 def timed(cmd: list[str], env: dict[str, str] | None = None) -> float:
     t0 = time.perf_counter()
-    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False, env=env or ENV)
+    # cwd: not the repository, whose watcher/ would shadow a --baseline's (python -m puts cwd first)
+    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False, env=env or ENV,
+                   cwd=tempfile.gettempdir())
     return time.perf_counter() - t0
 
 
