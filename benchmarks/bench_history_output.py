@@ -28,9 +28,9 @@ from bench_history import ENV, write_config  # noqa: E402
 from watcher.store import Store  # noqa: E402
 
 
-def measure(cmd: list[str], repeat: int) -> tuple[float, float, int]:
-    """(median seconds, peak RSS in MB, bytes written to stdout)."""
-    times, peaks, size = [], [], 0
+def measure(cmd: list[str], repeat: int) -> tuple[float, float, float, int]:
+    """(median seconds, median CPU seconds (user + system), peak RSS in MB, bytes written to stdout)."""
+    times, cpus, peaks, size = [], [], [], 0
     for _ in range(repeat):
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=ENV,
@@ -45,7 +45,8 @@ def measure(cmd: list[str], repeat: int) -> tuple[float, float, int]:
         if proc.returncode != 0:
             raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode})")
         peaks.append(usage.ru_maxrss / 1024)
-    return statistics.median(times), max(peaks), size
+        cpus.append(usage.ru_utime + usage.ru_stime)
+    return statistics.median(times), statistics.median(cpus), max(peaks), size
 
 
 def main() -> None:
@@ -64,10 +65,10 @@ def main() -> None:
             cfg = write_config(store, d)
             n = store.count("signals")
             store.close()
-            seconds, peak, size = measure([*watcher, "-c", str(cfg), *args], a.repeat)
+            seconds, cpu, peak, size = measure([*watcher, "-c", str(cfg), *args], a.repeat)
             out = f"{size / 1e6:.0f} MB to stdout, " if size else ""
-            print(f"watcher {label}, {n:,} signals: median {seconds:.2f} s, {out}peak RSS {peak:.0f} MB "
-                  f"(whole command, {a.repeat} runs)")
+            print(f"watcher {label}, {n:,} signals: median {seconds:.2f} s (CPU {cpu:.2f} s), {out}"
+                  f"peak RSS {peak:.0f} MB (whole command, {a.repeat} runs)")
 
 
 if __name__ == "__main__":
