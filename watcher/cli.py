@@ -385,11 +385,23 @@ def history(obj: Ctx, target: str | None, source: str | None, level: str | None,
                       ["id", "first seen", "target", "level", "type", "source", "authority", "now", "excerpt"]))
 
 
+def _json_encoder() -> Callable[[Any], str]:
+    """Compact JSON (ensure_ascii off) from one C encoder made once: JSONEncoder.encode makes a new one
+    for every call, a fifth of the time of a 100k-row export."""
+    from json import encoder as std
+
+    make = getattr(std, "c_make_encoder", None)
+    if make is None:  # an interpreter without the C speedups
+        return json.JSONEncoder(ensure_ascii=False).encode
+    one = make({}, json.JSONEncoder().default, std.encode_basestring, None, ": ", ", ", False, False, True)
+    return lambda obj: "".join(one(obj, 0))
+
+
 def _stream_history(rows: Any, fmt: str) -> None:
     """Write history rows (tuples in HISTORY_FIELDS order, times already ISO strings) as they come
     from the database: memory stays flat whatever the count. JSON is an array with one compact object
     per line (the C encoder; `indent` would force the pure-Python one)."""
-    encode = json.JSONEncoder(ensure_ascii=False).encode
+    encode = _json_encoder()
     out = sys.stdout
     fields = HISTORY_FIELDS
     if fmt == "csv":
