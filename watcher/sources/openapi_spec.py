@@ -16,18 +16,21 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import yaml
-from yaml._yaml import CParser
-from yaml.events import (
-    AliasEvent,
-    MappingEndEvent,
-    MappingStartEvent,
-    ScalarEvent,
-    SequenceEndEvent,
-    SequenceStartEvent,
-)
+if TYPE_CHECKING:
+    import yaml
+    from yaml._yaml import CParser
+    from yaml.events import (
+        AliasEvent,
+        MappingEndEvent,
+        MappingStartEvent,
+        ScalarEvent,
+        SequenceEndEvent,
+        SequenceStartEvent,
+    )
+else:  # bound by _load_yaml() on first use
+    yaml = None
 
 from ..errors import ParseError
 from ..evidence import EvidenceType, Signal, Signals, bounded, clip
@@ -151,7 +154,24 @@ def _candidate_lines(text: str, matcher: Matcher) -> list[int] | None:
     return lines
 
 
+def _load_yaml() -> None:
+    """PyYAML and libyaml's parser, imported when a spec is first read (about 11 ms that a run whose
+    spec answers 304, or a `report`, need not pay)."""
+    global yaml, CParser, AliasEvent, MappingEndEvent, MappingStartEvent, ScalarEvent, SequenceEndEvent
+    global SequenceStartEvent
+    if yaml is not None:
+        return
+    from yaml import events
+    from yaml._yaml import CParser
+
+    AliasEvent, MappingEndEvent, MappingStartEvent = events.AliasEvent, events.MappingEndEvent, events.MappingStartEvent
+    ScalarEvent, SequenceEndEvent = events.ScalarEvent, events.SequenceEndEvent
+    SequenceStartEvent = events.SequenceStartEvent
+    import yaml  # last: `yaml` bound means everything above is
+
+
 def _walk_yaml(text: str, walk: _Walk) -> None:
+    _load_yaml()
     lines = _candidate_lines(text, walk.matcher)
     could_match = walk.matcher.could_match
     stack = walk.stack
@@ -418,6 +438,7 @@ def _nothing_to_find(text: str, matcher: Matcher) -> bool:
     5x cheaper than the events), and the root is a mapping with an OpenAPI key at column 0. A broken
     document raises ParseError here, as the walk would; anything less certain returns False, and
     the full walk decides."""
+    _load_yaml()
     if matcher.could_name_any(text):
         return False
     parser = CParser(text)
