@@ -218,12 +218,14 @@ def _source_report(s: SourceConfig, p: Probe, rec: ProbeRecord) -> SourceReport:
                         duration_ms=p.duration_ms, error=p.error)
 
 
-def verdicts(config: Config, store: Store) -> list[TargetVerdict]:
-    """Every target's verdict from what the database holds now (no probe)."""
+def verdicts(config: Config, store: Store, *, live: list[dict[str, Any]] | None = None) -> list[TargetVerdict]:
+    """Every target's verdict from what the database holds now (no probe). `live`: the targets' live
+    signals, when the caller has read them already (the report shows them too)."""
     targets = [t.id for t in all_targets(config, store) if t.id]
     states = store.states([s.name for s in config.sources])
     outcomes = {name: st.last_outcome for name, st in states.items()}
-    live = store.live_signals(targets)
+    if live is None:
+        live = store.live_signals(targets)
     by_target: dict[str, list] = {t: [] for t in targets}
     for row in live:
         by_target.setdefault(row["target"], []).append(row)

@@ -525,14 +525,15 @@ _ORDER = {Authority.FIRST_PARTY.value: 0, Authority.CONSUMER.value: 1, Authority
 
 def report(config: Config, store: Store, *, now: datetime | None = None) -> Report:
     """Everything the HTML report shows, read from the database (no probe)."""
-    from .cycle import verdicts
+    from .cycle import all_targets, verdicts
 
     now = now or utcnow()
-    vs = verdicts(config, store)
+    live = store.live_signals([t.id for t in all_targets(config, store) if t.id])  # read once, used twice
+    vs = verdicts(config, store, live=live)
     targets = [v.target for v in vs]
     live_by: dict[str, list[EvidenceRow]] = {t: [] for t in targets}
     live_per_source: Counter[str] = Counter()
-    for r in store.live_signals(targets):
+    for r in live:
         live_by.setdefault(r["target"], []).append(_evidence(r))
     sig, src = S.signals, S.sources
     gone: dict[str, list[EvidenceRow]] = {}
