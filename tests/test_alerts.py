@@ -345,3 +345,6 @@ def test_due_sources_are_probed_at_start_up_without_waiting_for_jitter():
             assert now <= first <= now + timedelta(seconds=5)
             later = trig.get_next_fire_time(first, first)  # later fires: on the grid, jittered
             assert start + timedelta(seconds=900) <= later <= start + timedelta(seconds=990)
+    # The scheduler starts a moment after the start-up slot was chosen: that slot still fires, at once.
+    trig = grid_trigger(900, 90, now)
+    assert trig.get_next_fire_time(None, now + timedelta(seconds=0.2)) == now

@@ -48,9 +48,11 @@ def grid_trigger(every: float, jitter: float, start: datetime):  # type: ignore[
                 # The first fire is the start itself (first_run already spread a start-up's due
                 # sources over a few seconds): jitter there would leave a due source unprobed for up
                 # to a tenth of its interval after a restart (90 s at every = "15m").
-                k = max(0, math.ceil((now.timestamp() - base) / step - 1e-6))
-                if k == 0:
+                # A start a moment ago (first_run's offset was shorter than the scheduler's own
+                # start-up) is still the first fire, run at once, not a whole interval later.
+                if now.timestamp() - base < step:
                     return self.start_date
+                k = math.ceil((now.timestamp() - base) / step - 1e-6)
             else:
                 # The fire that just ran was slot k, delayed by its jitter (at most half a step) and
                 # rounded to the microsecond (so possibly a hair before its slot).
