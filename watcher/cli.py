@@ -136,9 +136,10 @@ def run(obj: Ctx, once: bool, names: tuple[str, ...]) -> None:
         sys.exit(run_daemon(config))
     from .cycle import owner_id, run_cycle
     from .notify import deliver_due, make_hook
-    from .store.locks import dead_here
+    from .store import locks
 
-    obj.store.reap(dead_here)
+    locks.register(config.database_url, owner_id())
+    obj.store.reap(locks.dead_checker(config.database_url))
     report = run_cycle(config, obj.store, names=list(names) or None, hook=make_hook(config))
     _print_cycle(report)
     counts = deliver_due(config, obj.store, owner_id())

@@ -29,6 +29,10 @@ SOURCE_KINDS = ("models_api", "openapi_spec", "sdk_types", "pricing_page", "chan
 CHANNEL_TYPES = ("slack", "email", "webhook")
 NOTICE_KINDS = ("release", "corroboration", "mentioned", "withdrawn", "discovered", "source_health", "test")
 ALERT_ON = ("confirmed", "mentioned")
+CHANNEL_TIMEOUT = 10.0  # seconds, the default total deadline of one send
+# No send may outlast this: the outbox's claim on a notice (notify.CLAIM_TTL, 120 s) must outlive any
+# send, or a second dispatcher could take the notice over while the first is still sending it.
+CHANNEL_DEADLINE_MAX = 30.0
 
 _VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -107,6 +111,11 @@ class ChannelConfig:
     @property
     def configured(self) -> bool:
         return not self.missing_env
+
+    @property
+    def deadline(self) -> float:
+        """Seconds one send may take in all (connect, TLS, request, a trickled answer): the `timeout`."""
+        return min(float(self.settings.get("timeout", CHANNEL_TIMEOUT)), CHANNEL_DEADLINE_MAX)
 
 
 @dataclass(frozen=True)

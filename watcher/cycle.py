@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import secrets
 import socket
 import time
 from collections.abc import Callable, Sequence
@@ -63,9 +64,16 @@ class CycleReport:
         return [s for s in self.sources if s.outcome is not None and s.outcome.failed]
 
 
+_OWNER: dict[int, str] = {}
+
+
 def owner_id() -> str:
-    """Who holds a lease: host and process, readable in the database."""
-    return f"{socket.gethostname()}:{os.getpid()}"[:100]
+    """Who holds a lease: host and PID to read, and a random part that makes it unique to this process
+    start (two containers may both be `app:1`; a PID is reused)."""
+    pid = os.getpid()
+    if pid not in _OWNER:  # keyed by PID: a forked child is another owner
+        _OWNER[pid] = f"{socket.gethostname()[:60]}:{pid}:{secrets.token_hex(6)}"
+    return _OWNER[pid]
 
 
 def all_targets(config: Config, store: Store | None = None) -> list[Target]:

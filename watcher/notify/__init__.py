@@ -1,24 +1,26 @@
 """Notices: made due inside the probe's transaction (the hook), delivered by the outbox dispatcher.
 
 Delivery is at-least-once with a window of one: a notice is marked sent in its own transaction
-right after the channel accepted it, so only a process killed between the two can send it again
-(the webhook channel sends the key as Idempotency-Key, e-mail a Message-ID made from the key).
+right after the channel accepted it (retried while the database is away, within the claim), so only a
+process killed between the two, or a database away for longer than the claim, can send it again (the
+webhook channel sends the key as Idempotency-Key, e-mail a Message-ID made from the key).
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import threading
+import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from .. import faults
-from ..clock import utcnow
 from ..config import ChannelConfig, Config
 from ..decide import Notice, ProbeFacts, due_notices
-from ..errors import DeliveryError
+from ..errors import DeliveryError, StoreError
 from ..store import Probe, ProbeRecord, SourceRow, Store
 from ..store import outbox
 
@@ -143,7 +145,14 @@ def backoff(attempts: int, retry_after: float | None) -> float:
 
 
 def deliver_due(config: Config, store: Store, owner: str, *, limit: int = 100) -> dict[str, int]:
-    """Deliver every notice that is due now; returns counts of sent, retried and failed."""
+    """Deliver every notice that is due now; returns counts of sent, retried and failed.
+
+    One attempt per notice is in flight at a time: a claim carries a fresh token, is renewed to a full
+    CLAIM_TTL right before each send, and every send ends within its channel's deadline (at most
+    config.CHANNEL_DEADLINE_MAX, well inside the claim). Marking needs the token, so a dispatcher whose
+    claim was taken over cannot mark what it no longer holds. Channels are sent to concurrently: a slow
+    one delays only its own notices.
+    """
     channels = {c.name: c for c in config.channels if c.configured}
     counts = {"sent": 0, "retry": 0, "failed": 0}
     if not channels:
@@ -153,30 +162,81 @@ def deliver_due(config: Config, store: Store, owner: str, *, limit: int = 100) -
             return counts  # the common case after a probe: no write lock taken for nothing
     from .channels import send
 
-    while True:
-        with store.write() as conn:
-            rows = outbox.claim_due(conn, owner, CLAIM_TTL, channels=list(channels), limit=limit)
-        if not rows:
-            return counts
-        attempts = {r["id"]: r["attempts"] for r in rows}
-        for d in group(rows, channels):
+    count_lock = threading.Lock()
+
+    def tally(what: str, n: int) -> None:
+        with count_lock:
+            counts[what] += n
+
+    def deliver_channel(token: str, attempts: dict[int, int], deliveries: list[Delivery]) -> None:
+        for d in deliveries:
+            with store.write() as conn:
+                if not outbox.renew(conn, d.ids, token, CLAIM_TTL):
+                    log.info("channel %s: notice %s was taken over by another dispatcher", d.channel.name, d.key)
+                    continue
+            held_until = time.monotonic() + CLAIM_TTL
             try:
                 send(d, config)
             except DeliveryError as exc:
                 err = str(exc)
-                with store.write() as conn:
-                    if exc.permanent:
-                        outbox.mark_failed(conn, d.ids, owner, err)
-                        counts["failed"] += len(d.ids)
-                    else:
-                        at = utcnow() + timedelta(seconds=backoff(attempts[d.ids[0]], exc.retry_after))
-                        outbox.mark_retry(conn, d.ids, owner, err, at)
-                        counts["retry"] += len(d.ids)
+                if exc.permanent:
+                    _mark(store, lambda c: outbox.mark_failed(c, d.ids, token, err), d, held_until)
+                    tally("failed", len(d.ids))
+                else:
+                    delay = backoff(attempts[d.ids[0]], exc.retry_after)
+                    _mark(store, lambda c: outbox.mark_retry(c, d.ids, token, err, delay), d, held_until)
+                    tally("retry", len(d.ids))
                 log.warning("channel %s: notice %s not delivered: %s", d.channel.name, d.key, err)
                 continue
             faults.point("after_send")
-            with store.write() as conn:
-                outbox.mark_sent(conn, d.ids, owner)
-            counts["sent"] += len(d.ids)
+            # Sent: only the mark is retried from here, never the send.
+            _mark(store, lambda c: outbox.mark_sent(c, d.ids, token), d, held_until)
+            tally("sent", len(d.ids))
+
+    while True:
+        with store.write() as conn:
+            token, rows = outbox.claim_due(conn, owner, CLAIM_TTL, channels=list(channels), limit=limit)
+        if not rows:
+            return counts
+        attempts = {r["id"]: r["attempts"] for r in rows}
+        by_channel: dict[str, list[Delivery]] = {}
+        for d in group(rows, channels):
+            by_channel.setdefault(d.channel.name, []).append(d)
+        if len(by_channel) == 1:
+            deliver_channel(token, attempts, next(iter(by_channel.values())))
+        else:
+            with ThreadPoolExecutor(max_workers=len(by_channel), thread_name_prefix="deliver") as pool:
+                futures = [pool.submit(deliver_channel, token, attempts, ds) for ds in by_channel.values()]
+            for f in futures:
+                f.result()  # a database failure surfaces once every channel has finished its sends
         if len(rows) < limit:
             return counts
+
+
+MARK_RETRY_FIRST = 0.5  # seconds before retrying a mark the database refused; doubles, at most MARK_RETRY_MAX
+MARK_RETRY_MAX = 5.0
+MARK_MARGIN = 5.0  # stop retrying this long before the claim runs out: another dispatcher may then take it
+
+
+def _mark(store: Store, fn, d: Delivery, held_until: float) -> None:  # type: ignore[no-untyped-def]
+    """Record the outcome of a send, retrying while the database is away and the claim still holds.
+
+    Given up (the database away for about CLAIM_TTL), the notice stays claimed until the claim runs out
+    and is then sent again: the remaining window, documented in the README."""
+    wait = MARK_RETRY_FIRST
+    while True:
+        try:
+            with store.write() as conn:
+                if fn(conn) != len(set(d.ids)):
+                    log.warning("channel %s: notice %s was taken over before it could be marked",
+                                d.channel.name, d.key)
+                return
+        except StoreError as exc:
+            if time.monotonic() + wait > held_until - MARK_MARGIN:
+                log.error("channel %s: notice %s was delivered but cannot be marked (%s); it may be sent "
+                          "again once its claim runs out", d.channel.name, d.key, exc)
+                return
+            log.warning("channel %s: notice %s delivered; marking it failed (%s), retrying in %g s",
+                        d.channel.name, d.key, exc, wait)
+            time.sleep(wait)
+            wait = min(wait * 2, MARK_RETRY_MAX)

@@ -6,10 +6,13 @@ port 465) or none (port 25); certificates are verified against the system's trus
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import smtplib
+import socket
 import ssl
+import threading
 from email.message import EmailMessage
 from email.utils import formatdate
 
@@ -20,7 +23,6 @@ from .render import Rendered, clean, oneline
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TIMEOUT = 10.0
 DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}
 
 
@@ -44,18 +46,53 @@ def build(channel: ChannelConfig, rendered: Rendered, key: str) -> EmailMessage:
 
 
 def send(channel: ChannelConfig, rendered: Rendered, key: str) -> None:
+    """Send within the channel's total deadline: smtplib runs in a thread whose socket is shut down
+    when the time is up (socket timeouts alone let a server trickling its greeting stall us for ever)."""
+    s = channel.settings
+    host = s["smtp_host"]
+    port = int(s.get("smtp_port") or DEFAULT_PORTS[s.get("security", "starttls")])
+    deadline = channel.deadline
+    box: list[smtplib.SMTP] = []
+    failure: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            _send(channel, rendered, key, box)
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread as is
+            failure.append(exc)
+
+    worker = threading.Thread(target=work, name=f"smtp-{channel.name}", daemon=True)
+    worker.start()
+    worker.join(deadline)
+    if worker.is_alive():
+        for smtp in box:
+            sock = getattr(smtp, "sock", None)
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)  # wakes the blocked read; the thread then ends
+        raise DeliveryError(f"email channel {channel.name!r}: {host}:{port} did not take the message "
+                            f"within {deadline:g} s")
+    if failure:
+        raise failure[0]
+
+
+def _send(channel: ChannelConfig, rendered: Rendered, key: str, box: list[smtplib.SMTP]) -> None:
     s = channel.settings
     security = s.get("security", "starttls")
     host = s["smtp_host"]
     port = int(s.get("smtp_port") or DEFAULT_PORTS[security])
-    timeout = float(s.get("timeout", DEFAULT_TIMEOUT))
+    timeout = channel.deadline
     where = f"email channel {channel.name!r}"
     msg = build(channel, rendered, key)
     context = ssl.create_default_context()
     try:
-        smtp = (smtplib.SMTP_SSL(host, port, timeout=timeout, context=context) if security == "tls"
-                else smtplib.SMTP(host, port, timeout=timeout))
+        # Made unconnected, so the watchdog can reach its socket while the greeting is read.
+        smtp = (smtplib.SMTP_SSL(timeout=timeout, context=context) if security == "tls"
+                else smtplib.SMTP(timeout=timeout))
+        smtp._host = host  # what STARTTLS and implicit TLS check the certificate against
+        box.append(smtp)
         with smtp:
+            smtp.connect(host, port)
             smtp.ehlo()
             if security == "starttls":
                 smtp.starttls(context=context)
