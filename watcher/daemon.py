@@ -122,9 +122,11 @@ def run_daemon(config: Config, *, stop: threading.Event | None = None) -> int:
         timezone=timezone.utc)
     states = store.states([s.name for s in config.sources])
     now = utcnow()
+    # Stored due times are on the database's clock; the scheduler fires on this host's.
+    offset = now - store.now()
     for s in config.sources:
         st = states.get(s.name)
-        due = first_run(st.next_due_at if st else None, now, s.every)
+        due = first_run(st.next_due_at + offset if st and st.next_due_at else None, now, s.every)
         scheduler.add_job(probe, grid_trigger(s.every, s.every * config.jitter, aware(due)),
                           args=[s.name], id=f"probe:{s.name}")
     scheduler.add_job(dispatch, IntervalTrigger(seconds=DISPATCH_EVERY), id="outbox", executor="outbox",
