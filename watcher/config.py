@@ -5,6 +5,7 @@ Every error names the file, the key and what is allowed. Reads one file; nothing
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import sys
@@ -37,6 +38,9 @@ CHANNEL_DEADLINE_MAX = 30.0
 _VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+MAX_DURATION = 366 * 86400.0  # any longer is a typo, and past what a schedule's date arithmetic holds
+MIN_EVERY = 1.0  # seconds: a source probed faster than this is hammered, not watched
+MAX_NAME = 100  # characters of a source or channel name (the database keeps 200; `name/target` needs room)
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
 
 
@@ -51,8 +55,12 @@ def parse_duration(value: object) -> float:
         if not m:
             raise ValueError("not a duration")
         seconds = float(m.group(1)) * _UNITS[m.group(2)]
+    if not math.isfinite(seconds):
+        raise ValueError("not a finite duration")
     if seconds <= 0:
         raise ValueError("must be positive")
+    if seconds > MAX_DURATION:
+        raise ValueError("longer than a year")
     return seconds
 
 
@@ -184,14 +192,27 @@ class _Loader:
             raise self.fail(f"{where}.{key}", "must be a non-empty string")
         return value
 
-    def duration(self, table: Mapping[str, Any], key: str, where: str, default: float) -> float:
+    def duration(self, table: Mapping[str, Any], key: str, where: str, default: float, *,
+                 minimum: float = 0.0) -> float:
         if key not in table:
             return default
+        name = f"{where}.{key}" if where else key
         try:
-            return parse_duration(table[key])
-        except ValueError:
-            raise self.fail(f"{where}.{key}" if where else key,
-                            f"{table[key]!r} is not a duration; use e.g. 30s, 15m, 2h, 1d") from None
+            seconds = parse_duration(table[key])
+        except ValueError as exc:
+            raise self.fail(name, f"{table[key]!r} is not a usable duration ({exc}); use e.g. 30s, 15m, 2h, 1d "
+                                  "(at most a year)") from None
+        if seconds < minimum:
+            raise self.fail(name, f"{table[key]!r} is below the floor of {minimum:g} s; probing faster "
+                                  "hammers the server without seeing a release any sooner")
+        return seconds
+
+    def name(self, table: Mapping[str, Any], where: str) -> str:
+        name = self.string(table, "name", where, required=True)
+        assert name is not None
+        if len(name) > MAX_NAME:
+            raise self.fail(f"{where}.name", f"is {len(name)} characters long; at most {MAX_NAME}")
+        return name
 
     def expand_all(self, value: Any) -> tuple[Any, list[str]]:
         """Expand `${VAR}` in every string inside value; returns (expanded, missing names)."""
@@ -249,7 +270,7 @@ def parse_config(raw: Mapping[str, Any], path: Path, env: Mapping[str, str]) -> 
     if not isinstance(defaults, dict):
         raise ld.fail("defaults", "must be a table")
     ld.check_keys(defaults, _DEFAULT_KEYS, "defaults")
-    d_every = ld.duration(defaults, "every", "defaults", 900.0)
+    d_every = ld.duration(defaults, "every", "defaults", 900.0, minimum=MIN_EVERY)
     d_timeout = ld.duration(defaults, "timeout", "defaults", 20.0)
     d_deadline = ld.duration(defaults, "deadline", "defaults", 60.0)
     d_max = _int(ld, defaults, "max_bytes", "defaults", 20 * 1024 * 1024, minimum=1024)
@@ -266,8 +287,7 @@ def parse_config(raw: Mapping[str, Any], path: Path, env: Mapping[str, str]) -> 
         where = f"sources[{i}]"
         if not isinstance(s, dict):
             raise ld.fail(where, "must be a table")
-        name = ld.string(s, "name", where, required=True)
-        assert name is not None
+        name = ld.name(s, where)
         where = f"sources.{name}"
         ld.check_keys(s, _SOURCE_KEYS, where)
         if not _NAME.match(name):
@@ -299,7 +319,7 @@ def parse_config(raw: Mapping[str, Any], path: Path, env: Mapping[str, str]) -> 
         headers, miss_h = ld.expand_all(dict(headers_raw))
         common = dict(
             kind=kind, authority=authority,
-            every=ld.duration(s, "every", where, d_every),
+            every=ld.duration(s, "every", where, d_every, minimum=MIN_EVERY),
             headers=headers,
             allowed_hosts=tuple(h.lower() for h in hosts),
             timeout=ld.duration(s, "timeout", where, d_timeout),
@@ -395,8 +415,7 @@ def _channels(ld: _Loader, raw: Any, alert_on: list[str]) -> list[ChannelConfig]
         where = f"channels[{i}]"
         if not isinstance(c, dict):
             raise ld.fail(where, "must be a table")
-        name = ld.string(c, "name", where, required=True)
-        assert name is not None
+        name = ld.name(c, where)
         where = f"channels.{name}"
         if name in names:
             raise ld.fail(f"{where}.name", "duplicate channel name")

@@ -506,6 +506,23 @@ class Store:
             return outbox.list_notices(conn, state=state, channel=channel, limit=limit)
 
     @_guard
+    def requeue_notices(self, *, ids: Sequence[int] = (), channel: str | None = None,
+                        all_failed: bool = False) -> list[int]:
+        """Failed notices back to pending (`watcher alerts retry`); returns the ids re-queued."""
+        from . import outbox
+
+        with self.write() as conn:
+            return outbox.requeue(conn, ids=ids, channel=channel, all_failed=all_failed)
+
+    @_guard
+    def dismiss_notices(self, ids: Sequence[int]) -> list[int]:
+        """Failed notices given up on (`watcher alerts dismiss`); returns the ids dismissed."""
+        from . import outbox
+
+        with self.write() as conn:
+            return outbox.dismiss(conn, ids)
+
+    @_guard
     def channel_health(self) -> dict[str, dict[str, Any]]:
         """Per channel: notices sent, pending and failed, and the last error."""
         from . import outbox
