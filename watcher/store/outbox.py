@@ -46,7 +46,8 @@ def any_due(conn: Connection, *, channels: Sequence[str] | None = None, now: dat
     if now is None and conn.dialect.name == "postgresql":
         # the database's clock inside the query: this look runs every second per replica, one round trip
         now = func.timezone("UTC", func.statement_timestamp())  # type: ignore[assignment]
-    return conn.execute(select(N.c.id).where(*_due(now or db_now(conn), channels)).limit(1)).first() is not None
+    return conn.execute(select(N.c.id).where(*_due(db_now(conn) if now is None else now, channels))
+                        .limit(1)).first() is not None
 
 
 def claim_due(conn: Connection, owner: str, ttl: float, *, channels: Sequence[str] | None = None,
