@@ -331,6 +331,9 @@ def parse_config(raw: Mapping[str, Any], path: Path, env: Mapping[str, str]) -> 
             if not target_ids:
                 raise ld.fail(f"{where}.url", "names {target} but no [[targets]] has an id")
             for tid in target_ids:
+                if len(name) + 1 + len(tid) > 200:  # sources.name holds 200
+                    raise ld.fail(f"{where}.name", f"{name}/{tid} (one source per target) is longer than 200 "
+                                                   "characters; shorten the name")
                 sources.append(SourceConfig(name=f"{name}/{tid}", url=url.replace("{target}", tid),
                                             url_display=url_raw.replace("{target}", tid), target=tid, **common))
         else:
