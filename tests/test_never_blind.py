@@ -111,7 +111,7 @@ def test_over_long_source_and_channel_names_are_refused_at_load(tmp_path):
     long = "s" * 150
     cfg = write_config(tmp_path, f"sqlite:///{tmp_path}/w.db", source(long, "http://127.0.0.1:9/x"))
     r = watcher(cfg, "sources")
-    assert r.returncode == 3 and f"sources[0].name" in r.stderr and "at most 100" in r.stderr, r.stderr
+    assert r.returncode == 3 and "sources[0].name" in r.stderr and "at most 100" in r.stderr, r.stderr
     cfg = write_config(tmp_path, f"sqlite:///{tmp_path}/w.db", source("ok", "http://127.0.0.1:9/x"),
                        channels=[{"name": long, "type": "webhook", "url": "http://127.0.0.1:9/h"}])
     r = watcher(cfg, "sources")

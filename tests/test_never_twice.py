@@ -21,7 +21,6 @@ from pathlib import Path
 import pytest
 
 import watcher.notify as notify_mod
-from conftest import SMTPServer, free_port
 from servers import HookReceiver
 from tcpproxy import TCPProxy
 from watcher.clock import utcnow
