@@ -137,6 +137,15 @@ def test_a_validator_that_cannot_be_sent_back_is_never_stored_and_never_breaks_a
     assert "if-none-match" not in http_server.requests[-1].headers
 
 
+def test_a_request_that_cannot_be_built_is_a_recorded_outcome(http_server, tmp_path):
+    http_server.route("/v1/models", MODELS, content_type="application/json")
+    cfg = write_config(tmp_path, f"sqlite:///{tmp_path}/w.db", source(
+        "models", http_server.url("/v1/models"), extra='headers = { X-Team = "caf\u00e9" }\n'))
+    r = watcher(cfg, "run", "--once")
+    assert r.returncode == 5 and "could not be built" in r.stdout, r.stdout + r.stderr
+    assert states(cfg)["models"]["outcome"] == "http_error"
+
+
 def test_a_304_on_the_very_first_probe_is_unknown_not_absent(http_server, tmp_path):
     http_server.route("/v1/models", lambda h: (304, {"ETag": '"x"'}, b""))
     cfg = write_config(tmp_path, f"sqlite:///{tmp_path}/w.db", source("models", http_server.url("/v1/models")))

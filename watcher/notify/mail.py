@@ -54,10 +54,11 @@ def send(channel: ChannelConfig, rendered: Rendered, key: str) -> None:
     deadline = channel.deadline
     box: list[smtplib.SMTP] = []
     failure: list[BaseException] = []
+    cancelled = threading.Event()
 
     def work() -> None:
         try:
-            _send(channel, rendered, key, box)
+            _send(channel, rendered, key, box, cancelled)
         except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread as is
             failure.append(exc)
 
@@ -65,6 +66,7 @@ def send(channel: ChannelConfig, rendered: Rendered, key: str) -> None:
     worker.start()
     worker.join(deadline)
     if worker.is_alive():
+        cancelled.set()  # a worker past the blocked step stops before the message goes out
         for smtp in box:
             sock = getattr(smtp, "sock", None)
             if sock is not None:
@@ -76,7 +78,8 @@ def send(channel: ChannelConfig, rendered: Rendered, key: str) -> None:
         raise failure[0]
 
 
-def _send(channel: ChannelConfig, rendered: Rendered, key: str, box: list[smtplib.SMTP]) -> None:
+def _send(channel: ChannelConfig, rendered: Rendered, key: str, box: list[smtplib.SMTP],
+          cancelled: threading.Event) -> None:
     s = channel.settings
     security = s.get("security", "starttls")
     host = s["smtp_host"]
@@ -99,6 +102,8 @@ def _send(channel: ChannelConfig, rendered: Rendered, key: str, box: list[smtpli
                 smtp.ehlo()
             if s.get("smtp_user"):
                 smtp.login(s["smtp_user"], s.get("smtp_password") or "")
+            if cancelled.is_set():  # given up on (and to be retried): sending now would make it twice
+                raise smtplib.SMTPServerDisconnected("given up at the deadline")
             refused = smtp.send_message(msg, from_addr=s["from"], to_addrs=list(s["to"]))
     except smtplib.SMTPAuthenticationError as exc:
         raise DeliveryError(f"{where}: {host} refused the login: {_reply(exc.smtp_code, exc.smtp_error)}",
