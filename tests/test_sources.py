@@ -1,4 +1,4 @@
-"""The seven source-kind parsers: real OpenAI documents and hand-written pages in, signals out.
+"""Every source-kind parser: real OpenAI documents and hand-written pages in, signals out.
 
 Most behaviour is the table in fixtures/cases.toml (a document beside what must come out of it);
 the tests below it cover what a table cannot: hostile input, bounds, stability of locations.
@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from watcher.errors import ParseError
 from watcher.evidence import EXCERPT_MAX, SIGNALS_PER_TYPE_MAX, EvidenceType, Signal
-from watcher.sources import KINDS, Document, _text, describe, parser
+from watcher.sources import Anchor, Document, _text, describe, get, names, parser
 from watcher.targets import Matcher
 
 if sys.version_info >= (3, 11):
@@ -101,15 +101,227 @@ def test_fixture_case(case: dict) -> None:
 
 
 def test_every_case_file_exists_and_every_kind_is_covered() -> None:
-    assert {c["kind"] for c in CASES} == set(KINDS)
+    assert {c["kind"] for c in CASES} == set(names())
     for c in CASES:
         assert (FIXTURES / c["file"]).is_file(), c["file"]
 
 
-@pytest.mark.parametrize("kind", sorted(KINDS))
+@pytest.mark.parametrize("kind", names())
 def test_every_kind_describes_the_evidence_it_yields(kind: str) -> None:
     text = describe(kind)
     assert "yield" in text and len(text) > 60
+
+
+
+# --- the registry ----------------------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# A real document per kind whose anchor structure is present (its summary says what was found).
+ANCHORED: dict[str, tuple[str, str, str]] = {
+    "changelog": ("openai/developers-docs/changelog-2026-07-22.md", "", "144 dated entries, newest 2026-07-22"),
+    "feed": ("docs/releases.atom", "", "3 entries"),
+    "model_page": ("docs/model-gpt-image-2.md", "", "Model ID line"),
+    "models_api": ("docs/models-list-after.json", "", "model list"),
+    "openapi_spec": ("openai/openai-openapi/openapi-2026-08-20-b8d775d.yaml", "", "paths"),
+    "pricing_page": ("openai/developers-docs/pricing-a30a622.md", "", "rows"),
+    "guide_page": ("openai/developers-docs/guides-image-generation-d4e9eef.md", "", "set a model"),
+    "model_index": ("openai/developers-docs/models-a30a622.md", "", "96 model pages linked"),
+    "sdk_types": ("openai/openai-python/image_model-2026-05-05-0ba55d75.py", "image_model.py", "ImageModel alias: 8 ids"),
+}
+
+
+def test_names_list_every_kind_module_without_importing_a_parser() -> None:
+    import subprocess
+
+    code = (
+        "import sys; from watcher.sources import names; n = names(); "
+        "print(','.join(n)); print(','.join(m for m in sys.modules if m.startswith('watcher.sources.')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.splitlines()
+    listed = out[0].split(",")
+    on_disk = sorted(p.stem for p in (ROOT / "watcher" / "sources").glob("[!_]*.py"))
+    assert listed == on_disk
+    assert out[1:] == [""] or out[1] == ""  # no kind module was imported for the names
+
+
+def test_an_unknown_kind_is_a_watcher_error_naming_the_known_ones() -> None:
+    from watcher.errors import UnknownKindError, WatcherError
+
+    with pytest.raises(UnknownKindError, match="known: .*sdk_types") as info:
+        get("sdk_type")
+    assert isinstance(info.value, WatcherError)
+
+
+@pytest.mark.parametrize("kind", names())
+def test_every_kind_declares_itself_once(kind: str) -> None:
+    k = get(kind)
+    assert k.name == kind and k.evidence_types and k.reads
+    signals_types = {s.evidence_type for c in CASES if c["kind"] == kind for s in _case_signals(c)}
+    assert signals_types <= set(k.evidence_types), "a kind yields an evidence type it does not declare"
+
+
+def _case_signals(case: dict) -> list[Signal]:
+    try:
+        doc = Document(fixture(case["file"]), url=case.get("url", ""), content_type=case.get("content_type"),
+                       target=case.get("page_target", case["target"]))
+        return get(case["kind"]).parse(doc, Matcher([case["target"]]))
+    except ParseError:
+        return []
+
+
+@pytest.mark.parametrize("kind", names())
+def test_a_real_document_has_its_anchor_and_an_empty_body_never_does(kind: str) -> None:
+    path, url, summary = ANCHORED[kind]
+    got = get(kind).anchor(Document(fixture(path), url=url))
+    assert isinstance(got, Anchor) and got.found, got
+    assert summary in got.summary
+    empty = get(kind).anchor(Document(b"", url=url))
+    assert not empty.found and empty.summary
+
+
+@pytest.mark.parametrize("kind", names())
+def test_a_challenge_page_has_no_anchor(kind: str) -> None:
+    got = get(kind).anchor(Document(fixture("docs/cf-challenge.html"), url=ANCHORED[kind][1]))
+    assert not got.found
+
+
+def test_an_sdk_file_that_became_a_re_export_has_no_anchor() -> None:
+    # openai-python moved ChatModel to types/shared/ in March 2025; the old path kept only this line
+    body = b"from .shared.chat_model import ChatModel as ChatModel\n\n__all__ = [\"ChatModel\"]\n"
+    got = get("sdk_types").anchor(Document(body, url="src/openai/types/chat_model.py"))
+    assert not got.found
+
+
+def test_go_constants_anchor_on_their_type() -> None:
+    got = get("sdk_types").anchor(Document(fixture("openai/openai-go/image-2026-05-07-3336103.go"), url="image.go"))
+    assert got.found and got.summary == "ImageModel constants: 8 ids"
+
+
+def test_readme_kinds_table_is_the_registrys() -> None:
+    from watcher.sources import table
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert table() in readme
+    for kind in names():
+        assert f"| `{kind}` |" in readme
+
+
+
+# --- OpenAI's docs pages, as they really are ---------------------------------------------------------
+
+DOCS = "openai/developers-docs"
+CHANGELOG = f"{DOCS}/changelog-2026-07-22.md"
+
+
+def test_real_changelog_keys_do_not_move_when_a_newer_month_is_added_on_top() -> None:
+    body = fixture(CHANGELOG).decode()
+    newer = body.replace(
+        "## July, 2026\n",
+        "## August, 2026\n\n### Aug 20\n\nFeature · Model: gpt-image-2 · API: v1/batch\n\n"
+        "Batch now runs `gpt-image-2` jobs at half price.\n\n### Aug 20\n\nFix\n\nFixed `gpt-image-2` edits.\n\n"
+        "## July, 2026\n",
+        1,
+    )
+    old = {s.key: s.published for s in run("changelog", body)}
+    new = {s.key: s.published for s in run("changelog", newer)}
+    assert old.items() < new.items()
+    added = {k[2]: v for k, v in new.items() if k not in old}
+    # the same day heads two entries, told apart by their first tag
+    assert added == {"2026-08-20 > Feature": "2026-08-20", "2026-08-20 > Fix": "2026-08-20"}
+
+
+def test_a_changelog_tag_line_names_the_entrys_models_and_snapshots() -> None:
+    body = "## April, 2026\n\n### Apr 21\n\nFeature · Model: gpt-image-2-2026-04-21 · API: v1/images/edits\n\nNew.\n"
+    assert keys(run("changelog", body)) == {("changelog_entry", "gpt-image-2-2026-04-21", "2026-04-21 > Feature")}
+
+
+def test_changelog_near_misses_and_display_names_stay_out() -> None:
+    body = (
+        "## September, 2026\n\n### Sep 3\n\nFeature · Model: gpt-image-2.5-sunburst · Model: gpt-image-2.5-flare\n\n"
+        "Released GPT Image 2.5 Sunburst (`gpt-image-2.5-sunburst`), GPT-Image-2's successor.\n\n"
+        "### Sep 1\n\nFeature · Model: gpt-6-sol\n\nReleased GPT-6 Sol, our flagship.\n"
+    )
+    assert run("changelog", body) == []
+    assert run("changelog", body, "gpt-6") == []
+    assert keys(run("changelog", body, "gpt-6-sol")) == {("changelog_entry", "gpt-6-sol", "2026-09-01 > Feature")}
+
+
+def test_a_day_heading_without_a_month_heading_is_not_a_date() -> None:
+    got = run("changelog", "# Changelog\n\n### Apr 21\n\nReleased `gpt-image-2`.\n")
+    assert keys(got) == {("page_mention", "gpt-image-2", "Apr 21")}
+
+
+def test_a_family_discovers_each_image_id_of_the_real_changelog_and_index_once() -> None:
+    from watcher.targets import Target
+
+    family = Matcher([Target(family="gpt-image-*")])
+    doc = Document(fixture(CHANGELOG))
+    confirmed = {s.target for s in get("changelog").parse(doc, family) if s.evidence_type.value == "changelog_entry"}
+    assert confirmed == {"gpt-image-2", "gpt-image-1.5", "gpt-image-1", "gpt-image-1-mini"}
+    listed = get("model_index").parse(Document(fixture(f"{DOCS}/models-a30a622.md")), family)
+    assert sorted(s.target for s in listed if s.evidence_type.value == "model_listed") == [
+        "gpt-image-1", "gpt-image-1-mini", "gpt-image-1.5", "gpt-image-2"]
+    before = get("model_index").parse(Document(fixture(f"{DOCS}/models-a30a622-without-gpt-image-2.md")), family)
+    assert "gpt-image-2" not in {s.target for s in before}
+
+
+def test_pricing_counts_a_row_only_by_its_model_cell() -> None:
+    # the shape of a deprecations table: the replacement column names the new model
+    body = ("## Deprecations\n\n| Shutdown date | Model | Recommended replacement |\n| --- | --- | --- |\n"
+            "| 2026‑03‑26 | dall-e-3 | gpt-image-2 |\n")
+    assert keys(run("pricing_page", body)) == {("page_mention", "gpt-image-2", "Deprecations > 2026-03-26")}
+
+
+def test_pricing_reads_ids_written_with_non_breaking_hyphens() -> None:
+    body = "## Image\n\n| Model | Input |\n| --- | --- |\n| gpt\u2011image\u20112 | $8.00 |\n"
+    assert keys(run("pricing_page", body)) == {("pricing_row", "gpt-image-2", "Image > gpt-image-2")}
+
+
+def test_a_model_inside_the_image_tool_config_is_an_example_of_it() -> None:
+    body = ("# Guide\n\n## Tool\n\n```javascript\nawait openai.responses.create({\n  model: \"gpt-5.6\",\n"
+            "  tools: [{ type: \"image_generation\", model: \"gpt-image-2\" }],\n});\n```\n")
+    assert keys(run("guide_page", body)) == {("api_example", "gpt-image-2", "Tool > javascript")}
+    assert keys(run("guide_page", body, "gpt-5.6")) == {("api_example", "gpt-5.6", "Tool > javascript")}
+
+
+def test_a_guide_example_that_names_the_model_without_setting_it_is_a_mention() -> None:
+    body = "# Guide\n\n## Tool\n\n```python\n# gpt-image-2 is picked by the tool\nclient.responses.create(model=\"gpt-5.6\")\n```\n"
+    assert keys(run("guide_page", body)) == {("page_mention", "gpt-image-2", "Tool > python")}
+
+
+def test_a_guide_as_html_reads_its_pre_blocks_and_their_language() -> None:
+    body = ("<html><body><h1>Image generation</h1><h2>Generate</h2><p>Use GPT Image 2.</p>"
+            '<pre><code class="language-python">client.images.generate(model="gpt-image-2")</code></pre>'
+            '<pre data-language="bash">curl -F "model=gpt-image-2" https://api.openai.com/v1/images/edits</pre>'
+            "</body></html>")
+    assert keys(run("guide_page", body, content_type="text/html")) == {
+        ("api_example", "gpt-image-2", "Generate > python"), ("api_example", "gpt-image-2", "Generate > bash")}
+
+
+@pytest.mark.parametrize("code", [
+    'model: "gpt-image-2",', 'model="gpt-image-2"', '"model": "gpt-image-2"', "Model: openai.ImageModel(\"gpt-image-2\"),",
+    '.model("gpt-image-2")', 'curl -F "model=gpt-image-2"', "curl -F model='gpt-image-2'",
+    "openai images generate --model gpt-image-2", "openai images generate --model=gpt-image-2",
+    "'model' => 'gpt-image-2'",
+])
+def test_every_style_of_setting_the_model_is_an_example(code: str) -> None:
+    assert keys(run("guide_page", f"## S\n\n```x\n{code}\n```\n")) == {("api_example", "gpt-image-2", "S > x")}
+
+
+def test_a_model_index_listing_stays_put_when_the_index_is_regrouped() -> None:
+    body = fixture(f"{DOCS}/models-a30a622.md").decode()
+    line = "- [GPT-Image-2](/api/docs/models/gpt-image-2.md): State-of-the-art image generation model\n"
+    moved = body.replace(line, "").replace("## Recommended models\n\n", "## Recommended models\n\n" + line)
+    assert moved != body
+    assert keys(run("model_index", body)) == keys(run("model_index", moved)) == {
+        ("model_listed", "gpt-image-2", "models/gpt-image-2")}
+
+
+def test_a_model_index_as_html_reads_its_links() -> None:
+    body = ('<html><body><h2>Image</h2><ul><li><a href="/api/docs/models/gpt-image-2">GPT-Image-2</a></li>'
+            '<li><a href="https://developers.openai.com/api/docs/models/gpt-image-20?x=1">GPT-Image-20</a></li></ul></body></html>')
+    assert keys(run("model_index", body, content_type="text/html")) == {("model_listed", "gpt-image-2", "models/gpt-image-2")}
 
 
 # --- the real specs ------------------------------------------------------------------------------
@@ -320,19 +532,21 @@ LOOKALIKE_BODIES: dict[str, str] = {
     "feed": '<feed xmlns="http://www.w3.org/2005/Atom"><title>r</title>'
     + "".join(f"<entry><id>{i}</id><title>{i}</title></entry>" for i in LOOKALIKES)
     + "</feed>",
+    "guide_page": "# Guide\n\n" + "".join(f'```python\nclient.images.generate(model="{i}")\n```\n\n' for i in LOOKALIKES),
+    "model_index": "# Models\n\n" + "".join(f"- [{i}](/api/docs/models/{i}.md): x\n" for i in LOOKALIKES),
 }
 
 
-@pytest.mark.parametrize("kind", sorted(KINDS))
+@pytest.mark.parametrize("kind", names())
 def test_lookalike_ids_never_count_as_the_target(kind: str) -> None:
     assert run(kind, LOOKALIKE_BODIES[kind]) == []
     # ...while the same document with the real id in it does count
     assert run(kind, LOOKALIKE_BODIES[kind].replace(LOOKALIKES[0], "gpt-image-2")) != []
 
 
-@pytest.mark.parametrize("kind", ["pricing_page", "model_page"])
+@pytest.mark.parametrize("kind", ["model_page"])
 def test_html_and_markdown_twins_agree(kind: str) -> None:
-    stem = {"pricing_page": "pricing-after", "model_page": "model-gpt-image-2"}[kind]
+    stem = {"model_page": "model-gpt-image-2"}[kind]
     html = run(kind, fixture(f"docs/{stem}.html"))
     md = run(kind, fixture(f"docs/{stem}.md"))
     # the HTML pricing table has a caption its twin lacks, and only the HTML page has a <title>
@@ -341,10 +555,16 @@ def test_html_and_markdown_twins_agree(kind: str) -> None:
     assert html_keys == md_keys
 
 
+PRICING_BEFORE_AFTER = {
+    "html": ("docs/pricing-before.html", "docs/pricing-after.html"),
+    "md": ("openai/developers-docs/pricing-a30a622-without-gpt-image-2.md", "openai/developers-docs/pricing-a30a622.md"),
+}
+
+
 @pytest.mark.parametrize("ext", ["html", "md"])
 def test_unrelated_rows_keep_their_locations_when_the_page_changes(ext: str) -> None:
-    before = run("pricing_page", fixture(f"docs/pricing-before.{ext}"), "gpt-image-1.5")
-    after = run("pricing_page", fixture(f"docs/pricing-after.{ext}"), "gpt-image-1.5")
+    before = run("pricing_page", fixture(PRICING_BEFORE_AFTER[ext][0]), "gpt-image-1.5")
+    after = run("pricing_page", fixture(PRICING_BEFORE_AFTER[ext][1]), "gpt-image-1.5")
     rows_before = {k for k in keys(before) if k[0] == "pricing_row"}
     assert rows_before and rows_before == {k for k in keys(after) if k[0] == "pricing_row"}
 
@@ -383,7 +603,7 @@ DEEP_BODIES: dict[str, bytes] = {
 
 
 @pytest.mark.parametrize("shape", sorted(DEEP_BODIES))
-@pytest.mark.parametrize("kind", sorted(KINDS))
+@pytest.mark.parametrize("kind", names())
 def test_ten_thousand_deep_nesting_does_not_blow_up(kind: str, shape: str) -> None:
     outcome(kind, DEEP_BODIES[shape])
 
@@ -402,10 +622,13 @@ MANY_BODIES: dict[str, str] = {
     "feed": '<feed xmlns="http://www.w3.org/2005/Atom"><title>gpt-image-2</title>'
     + "".join(f"<entry><id>e{i}</id><title>gpt-image-2</title></entry>" for i in range(MANY))
     + "</feed>",
+    "guide_page": "".join(f'## S{i}\n\ngpt-image-2\n\n```py{i}\nmodel="gpt-image-2" # gpt-image-2\n```\n\n' for i in range(MANY)),
+    "model_index": "".join(f"## S{i}\n\n- [gpt-image-2](/models/gpt-image-2-{2000 + i // 372:04d}-{i // 31 % 12 + 1:02d}-"
+                           f"{i % 31 + 1:02d}.md) gpt-image-2\n" for i in range(MANY)),
 }
 
 
-@pytest.mark.parametrize("kind", sorted(KINDS))
+@pytest.mark.parametrize("kind", names())
 def test_a_page_naming_the_target_ten_thousand_times_yields_bounded_signals(kind: str) -> None:
     signals = outcome(kind, MANY_BODIES[kind].encode())
     assert isinstance(signals, list) and signals
@@ -423,14 +646,14 @@ FRAGMENTS = [
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(kind=st.sampled_from(sorted(KINDS)), body=st.binary(max_size=3000))
+@given(kind=st.sampled_from(names()), body=st.binary(max_size=3000))
 def test_any_bytes_give_signals_or_a_parse_error(kind: str, body: bytes) -> None:
     outcome(kind, body)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    kind=st.sampled_from(sorted(KINDS)),
+    kind=st.sampled_from(names()),
     parts=st.lists(st.sampled_from(FRAGMENTS), max_size=80),
     content_type=st.sampled_from([None, "text/html", "text/markdown", "application/json; charset=utf-16", "x; charset=nope"]),
 )
@@ -493,7 +716,7 @@ def test_html_blocks_drop_invisible_text() -> None:
 
 def test_markdown_headings_inside_code_fences_are_code() -> None:
     blocks = _text.markdown_blocks("# Real\n\n```bash\n# not a heading\n```\n")
-    assert [(b.kind, b.text) for b in blocks] == [("heading", "Real"), ("text", "# not a heading")]
+    assert [(b.kind, b.text, b.lang) for b in blocks] == [("heading", "Real", ""), ("code", "# not a heading", "bash")]
 
 
 def test_is_html_prefers_the_content_type_then_sniffs() -> None:

@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 import click
 
 from . import __version__
-from .config import SOURCE_KINDS
+from . import sources as kinds_registry
 from .errors import WatcherError
 
 EXIT_UNREAD = 5
@@ -330,10 +330,17 @@ def notify_test(obj: Ctx, names: tuple[str, ...]) -> None:
 
 
 @cli.command()
+@click.option("--check", is_flag=True,
+              help="Probe each source once (nothing is stored) and show its HTTP outcome and whether its document "
+                   f"still has the structure its kind reads; exit {EXIT_UNREAD} when one cannot be read or lost it.")
+@click.option("--source", "-s", "names", multiple=True, metavar="NAME", help="With --check: only these sources.")
 @pass_ctx
 @_errors
-def sources(obj: Ctx) -> None:
+def sources(obj: Ctx, check: bool, names: tuple[str, ...]) -> None:
     """The configured sources: kind, authority, interval and URL (secrets shown as ${VAR})."""
+    if check:
+        _check_sources(obj, names)
+        return
     rows = []
     for s in obj.config.sources:
         rows.append([s.name, s.kind, s.authority.value, _every(s.every),
@@ -341,13 +348,37 @@ def sources(obj: Ctx) -> None:
     click.echo(_table(rows, ["source", "kind", "authority", "every", "configured", "url"]))
 
 
-@cli.command()
-def kinds() -> None:
-    """The source kinds and the evidence each yields."""
-    from .sources import KINDS, describe
+def _check_sources(obj: Ctx, names: tuple[str, ...]) -> None:
+    from .fetch import Fetcher
+    from .preflight import check_sources
 
-    for kind in KINDS:
-        click.echo(f"{kind}\n    {describe(kind)}\n")
+    rows, failed = [], 0
+    with Fetcher() as fetcher:
+        for c in check_sources(obj.config, fetcher, names):
+            failed += not c.ok
+            http = f"{c.outcome.value} {c.status}" if c.status else c.outcome.value
+            verdict = "skipped" if c.skipped else "ok" if c.ok else "FAIL"
+            found = ", ".join([f"confirmed: {' '.join(c.confirmed)}"] * bool(c.confirmed)
+                              + [f"mentioned: {' '.join(c.mentioned)}"] * bool(c.mentioned))
+            rows.append([c.source, c.kind, verdict, http, _short(c.anchor, 70), found])
+    click.echo(_table(rows, ["source", "kind", "check", "http", "anchor", "today"]))
+    if failed:
+        click.echo(f"watcher: {failed} source(s) cannot be read or lost their structure", err=True)
+        sys.exit(EXIT_UNREAD)
+
+
+@cli.command()
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown"]), default="text", show_default=True,
+              help="markdown: the table README.md carries.")
+def kinds(fmt: str) -> None:
+    """The source kinds and the evidence each yields."""
+    if fmt == "markdown":
+        click.echo(kinds_registry.table())
+        return
+    for name in kinds_registry.names():
+        kind = kinds_registry.get(name)
+        types = ", ".join(f"{t.value} ({t.level.value})" for t in kind.evidence_types)
+        click.echo(f"{name}\n    {kind.description}\n    evidence: {types}\n")
 
 
 # ------------------------------------------------------------------ history / check
@@ -433,21 +464,22 @@ def check(obj: Ctx, target: str) -> None:
 # ------------------------------------------------------------------ scan
 @cli.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
-@click.option("--kind", "-k", required=True, type=click.Choice(SOURCE_KINDS))
+@click.option("--kind", "-k", required=True, type=click.Choice(kinds_registry.names()))
 @click.option("--target", "-t", "targets", multiple=True, metavar="ID",
               help="Model id to look for (repeatable; default gpt-image-2).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def scan(file: str, kind: str, targets: tuple[str, ...], fmt: str) -> None:
     """Parse a local document and print its signals: no network, no database."""
     from .errors import ParseError
-    from .sources import Document, parser
+    from .sources import Document
     from .targets import Matcher
 
     body = sys.stdin.buffer.read() if file == "-" else open(file, "rb").read()
     ids = [t.lower() for t in targets] or ["gpt-image-2"]
-    doc = Document(body=body, url=file, target=ids[0] if kind == "model_page" else None)
+    # One target is the document's own, as for a `{target}` source (a model page is about it).
+    doc = Document(body=body, url=file, target=ids[0] if len(ids) == 1 else None)
     try:
-        found = parser(kind)(doc, Matcher(ids))
+        found = kinds_registry.get(kind).parse(doc, Matcher(ids))
     except ParseError as exc:
         click.echo(f"watcher: {file}: parse_error: {exc}", err=True)
         sys.exit(EXIT_UNREAD)
@@ -513,7 +545,7 @@ def db_current(obj: Ctx) -> None:
 @click.option("--path", "path", metavar="FILE", help="With --git: the file's path inside the clone.")
 @click.option("--dir", "folder", type=click.Path(file_okay=False), metavar="DIR",
               help="Instead of git: a folder of saved versions (dated names such as openapi-2026-05-13-x.yaml).")
-@click.option("--kind", "-k", required=True, type=click.Choice(SOURCE_KINDS))
+@click.option("--kind", "-k", required=True, type=click.Choice(kinds_registry.names()))
 @click.option("--target", "-t", "targets", multiple=True, metavar="ID",
               help="Model id to follow (repeatable; default gpt-image-2).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # Bump when a parser changes what it finds: stored documents are then parsed again.
-PARSER_VERSION = "1"
+PARSER_VERSION = "2"  # 2: docs changelog dates and tag lines, guide_page, model_index, pricing model cells
 WORKERS = 8
 MAX_RETRY_AFTER = 86400.0  # a server asking for more than a day of silence gets a day
 
