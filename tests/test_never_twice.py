@@ -436,3 +436,15 @@ def test_no_send_may_outlast_the_claim():
     assert CHANNEL_DEADLINE_MAX < notify_mod.CLAIM_TTL - notify_mod.MARK_MARGIN
     ch = ChannelConfig("x", "webhook", ("test",), (), {"url": "http://127.0.0.1/", "timeout": 3600.0})
     assert ch.deadline == CHANNEL_DEADLINE_MAX
+
+
+def test_owner_files_of_finished_processes_do_not_pile_up(http_server, tmp_path):
+    http_server.route("/v1/models", b'{"object": "list", "data": []}', content_type="application/json")
+    src = (f'[[sources]]\nname = "models"\nkind = "models_api"\nurl = "{http_server.url("/v1/models")}"\n'
+           'every = "1m"\n')
+    cfg = write_config(tmp_path, f"sqlite:///{tmp_path}/w.db", [], sources=src)
+    for _ in range(3):
+        r = subprocess.run([sys.executable, "-m", "watcher", "--config", str(cfg), "run", "--once"],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stdout + r.stderr
+    assert len(list((tmp_path / "w.db.owners").glob("*.lock"))) == 1  # the last run's own

@@ -140,6 +140,7 @@ def run(obj: Ctx, once: bool, names: tuple[str, ...]) -> None:
 
     locks.register(config.database_url, owner_id())
     obj.store.reap(locks.dead_checker(config.database_url))
+    locks.sweep(config.database_url)
     report = run_cycle(config, obj.store, names=list(names) or None, hook=make_hook(config))
     _print_cycle(report)
     counts = deliver_due(config, obj.store, owner_id())

@@ -85,6 +85,7 @@ def run_daemon(config: Config, *, stop: threading.Event | None = None) -> int:
     locks.acquire_daemon(config.database_url, owner)
     locks.register(config.database_url, owner)
     store.reap(locks.dead_checker(config.database_url))
+    locks.sweep(config.database_url)
     fetcher = Fetcher()
     hook = make_hook(config)
     dispatch_lock = threading.Lock()

@@ -126,3 +126,31 @@ def dead_checker(url: str) -> Callable[[str], bool]:
         return True
 
     return dead
+
+
+def sweep(url: str) -> int:
+    """Remove the files of owners that are gone (after `Store.reap` has freed what they held), so the
+    directory does not grow by one file per `run --once`; returns how many were removed."""
+    if fcntl is None:
+        return 0
+    removed = 0
+    try:
+        paths = list(_owner_dir(url).glob("*.lock"))
+    except OSError:
+        return 0
+    for path in paths:
+        if str(path) in _held:
+            continue
+        try:
+            f = _try_lock(path)
+        except OSError:
+            continue
+        if f is None:
+            continue  # a live owner
+        try:
+            path.unlink()
+            removed += 1
+        except OSError:
+            pass
+        f.close()
+    return removed
