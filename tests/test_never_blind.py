@@ -89,6 +89,15 @@ def test_over_long_headers_and_ids_are_bounded_and_lose_no_other_source(http_ser
     assert watcher(cfg, "run", "--once").returncode == 0  # and the next run is as healthy
 
 
+def test_the_matcher_refuses_an_id_longer_than_any_model_id():
+    from watcher.targets import MAX_ID, Matcher, Target
+
+    m = Matcher([Target(id="gpt-image-2"), Target(family="gpt-image-*")])
+    assert m.classify("gpt-image-" + "x" * MAX_ID) is None
+    assert m.classify("gpt-image-2.5") == ("gpt-image-2.5", "gpt-image-*")
+    assert [x.model_id for x in m.find("see gpt-image-" + "y" * 300 + " and gpt-image-2")] == ["gpt-image-2"]
+
+
 def test_one_probe_the_database_refuses_loses_no_other_probe_of_its_batch(http_server, tmp_path, pg_url):
     cfg = write_config(tmp_path, pg_url, source("good", http_server.url("/a")) + source("bad", http_server.url("/b")))
     config = load_config(cfg)

@@ -418,9 +418,9 @@ def _targets(ld: _Loader, raw: Any) -> list[Target]:
         else:
             fam = t["family"]
             prefix = fam.split("*", 1)[0].split("?", 1)[0] if isinstance(fam, str) else ""
-            if not isinstance(fam, str) or "*" not in fam or len(prefix) < 3:
+            if not isinstance(fam, str) or "*" not in fam or len(prefix) < 3 or len(fam) > 200:
                 raise ld.fail(f"{where}.family", f"{fam!r}: a family is a glob with a literal prefix of 3 "
-                                                 "characters or more, e.g. gpt-image-*")
+                                                 "characters or more (at most 200 in all), e.g. gpt-image-*")
             target = Target(family=fam.lower())
         if target.name in seen:
             raise ld.fail(where, f"duplicate target {target.name!r}")
