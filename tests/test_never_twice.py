@@ -448,3 +448,37 @@ def test_owner_files_of_finished_processes_do_not_pile_up(http_server, tmp_path)
                            capture_output=True, text=True, timeout=60)
         assert r.returncode == 0, r.stdout + r.stderr
     assert len(list((tmp_path / "w.db.owners").glob("*.lock"))) == 1  # the last run's own
+
+
+@pytest.mark.slow
+def test_a_channel_with_a_backlog_of_slow_sends_never_holds_up_another(tmp_path, smtp_server):
+    """The daemon's dispatcher: four notices for a webhook whose every answer hangs past its 1 s
+    deadline (a pass of four seconds or more), then a notice for e-mail: the e-mail goes out while the
+    webhook's backlog is still being worked through."""
+    from watcher.notify import Dispatcher
+
+    with HookReceiver(hang=3.0) as rec:
+        rec.script(["hang"] * 4)
+        cfg = write_config(tmp_path, f"sqlite:///{tmp_path}/w.db", [
+            {"name": "hook", "type": "webhook", "url": rec.url("/h"), "timeout": "1s"},
+            {"name": "mail", "type": "email", "smtp_host": "127.0.0.1", "smtp_port": smtp_server.port,
+             "security": "none", "from": "w@example.com", "to": ["t@example.com"]}])
+        config = load_config(cfg)
+        store = Store(config.database_url)
+        for _ in range(4):
+            queue_test_notice(config, store, "hook")
+        dispatcher = Dispatcher(config, store, "daemon")
+        try:
+            dispatcher.poll()
+            rec.wait_for(1)
+            queue_test_notice(config, store, "mail")
+            deadline = time.monotonic() + 20
+            while not smtp_server.messages and time.monotonic() < deadline:
+                dispatcher.poll()
+                time.sleep(0.05)
+            hook_attempts_when_mail_arrived = len(rec.received)
+        finally:
+            dispatcher.close()
+            store.close()
+    assert len(smtp_server.messages) == 1
+    assert hook_attempts_when_mail_arrived < 4

@@ -18,7 +18,7 @@ from .clock import aware, utcnow
 from .config import Config
 from .cycle import owner_id, run_cycle
 from .errors import StoreError, WatcherError
-from .notify import deliver_due, make_hook
+from .notify import Dispatcher, make_hook
 from .store import Store
 from .store import locks
 
@@ -88,19 +88,15 @@ def run_daemon(config: Config, *, stop: threading.Event | None = None) -> int:
     locks.sweep(config.database_url)
     fetcher = Fetcher()
     hook = make_hook(config)
-    dispatch_lock = threading.Lock()
+    dispatcher = Dispatcher(config, store, owner)  # each channel in its own thread: none waits for another
 
     def dispatch() -> None:
-        if not dispatch_lock.acquire(blocking=False):
-            return  # one dispatcher pass at a time in this process; other replicas claim their own
         try:
-            deliver_due(config, store, owner)
+            dispatcher.poll()
         except WatcherError as exc:
             log.error("delivering notices: %s", exc)
-        except Exception:  # noqa: BLE001 - the daemon outlives a bad pass; the notices stay pending
+        except Exception:  # noqa: BLE001 - the daemon outlives a bad look; the notices stay pending
             log.exception("delivering notices failed")
-        finally:
-            dispatch_lock.release()
 
     rows = store.sync_sources(config.sources)
 
@@ -147,6 +143,7 @@ def run_daemon(config: Config, *, stop: threading.Event | None = None) -> int:
     finally:
         scheduler.shutdown(wait=True)  # lets the probes in flight finish and store their results
         dispatch()
+        dispatcher.close()  # the passes in flight end (each send within its deadline) before we exit
         fetcher.close()
         locks.release_daemon(config.database_url)
         store.close()

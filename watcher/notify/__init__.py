@@ -20,7 +20,7 @@ from typing import Any
 from .. import faults
 from ..config import ChannelConfig, Config
 from ..decide import Notice, ProbeFacts, due_notices
-from ..errors import DeliveryError, StoreError
+from ..errors import DeliveryError, StoreError, WatcherError
 from ..store import Probe, ProbeRecord, SourceRow, Store
 from ..store import outbox
 
@@ -144,16 +144,18 @@ def backoff(attempts: int, retry_after: float | None) -> float:
     return delay * (0.8 + 0.4 * random.random())
 
 
-def deliver_due(config: Config, store: Store, owner: str, *, limit: int = 100) -> dict[str, int]:
-    """Deliver every notice that is due now; returns counts of sent, retried and failed.
+def deliver_due(config: Config, store: Store, owner: str, *, limit: int = 100,
+                only: Sequence[str] | None = None) -> dict[str, int]:
+    """Deliver every notice that is due now (for the channels in `only`, or all); returns counts of
+    sent, retried and failed.
 
     One attempt per notice is in flight at a time: a claim carries a fresh token, is renewed to a full
     CLAIM_TTL right before each send, and every send ends within its channel's deadline (at most
     config.CHANNEL_DEADLINE_MAX, well inside the claim). Marking needs the token, so a dispatcher whose
-    claim was taken over cannot mark what it no longer holds. Channels are sent to concurrently: a slow
-    one delays only its own notices.
+    claim was taken over cannot mark what it no longer holds. Each channel claims and sends in its own
+    thread: a slow one delays only its own notices.
     """
-    channels = {c.name: c for c in config.channels if c.configured}
+    channels = {c.name: c for c in config.channels if c.configured and (only is None or c.name in only)}
     counts = {"sent": 0, "retry": 0, "failed": 0}
     if not channels:
         return counts
@@ -168,49 +170,88 @@ def deliver_due(config: Config, store: Store, owner: str, *, limit: int = 100) -
         with count_lock:
             counts[what] += n
 
-    def deliver_channel(token: str, attempts: dict[int, int], deliveries: list[Delivery]) -> None:
-        for d in deliveries:
-            with store.write() as conn:
-                if not outbox.renew(conn, d.ids, token, CLAIM_TTL):
-                    log.info("channel %s: notice %s was taken over by another dispatcher", d.channel.name, d.key)
-                    continue
-            held_until = time.monotonic() + CLAIM_TTL
-            try:
-                send(d, config)
-            except DeliveryError as exc:
-                err = str(exc)
-                if exc.permanent:
-                    _mark(store, lambda c: outbox.mark_failed(c, d.ids, token, err), d, held_until)
-                    tally("failed", len(d.ids))
-                else:
-                    delay = backoff(attempts[d.ids[0]], exc.retry_after)
-                    _mark(store, lambda c: outbox.mark_retry(c, d.ids, token, err, delay), d, held_until)
-                    tally("retry", len(d.ids))
-                log.warning("channel %s: notice %s not delivered: %s", d.channel.name, d.key, err)
-                continue
-            faults.point("after_send")
-            # Sent: only the mark is retried from here, never the send.
-            _mark(store, lambda c: outbox.mark_sent(c, d.ids, token), d, held_until)
-            tally("sent", len(d.ids))
-
-    while True:
+    def deliver(token: str, attempts: dict[int, int], d: Delivery) -> None:
         with store.write() as conn:
-            token, rows = outbox.claim_due(conn, owner, CLAIM_TTL, channels=list(channels), limit=limit)
-        if not rows:
-            return counts
-        attempts = {r["id"]: r["attempts"] for r in rows}
-        by_channel: dict[str, list[Delivery]] = {}
-        for d in group(rows, channels):
-            by_channel.setdefault(d.channel.name, []).append(d)
-        if len(by_channel) == 1:
-            deliver_channel(token, attempts, next(iter(by_channel.values())))
-        else:
-            with ThreadPoolExecutor(max_workers=len(by_channel), thread_name_prefix="deliver") as pool:
-                futures = [pool.submit(deliver_channel, token, attempts, ds) for ds in by_channel.values()]
-            for f in futures:
-                f.result()  # a database failure surfaces once every channel has finished its sends
-        if len(rows) < limit:
-            return counts
+            if not outbox.renew(conn, d.ids, token, CLAIM_TTL):
+                log.info("channel %s: notice %s was taken over by another dispatcher", d.channel.name, d.key)
+                return
+        held_until = time.monotonic() + CLAIM_TTL
+        try:
+            send(d, config)
+        except DeliveryError as exc:
+            err = str(exc)
+            if exc.permanent:
+                _mark(store, lambda c: outbox.mark_failed(c, d.ids, token, err), d, held_until)
+                tally("failed", len(d.ids))
+            else:
+                delay = backoff(attempts[d.ids[0]], exc.retry_after)
+                _mark(store, lambda c: outbox.mark_retry(c, d.ids, token, err, delay), d, held_until)
+                tally("retry", len(d.ids))
+            log.warning("channel %s: notice %s not delivered: %s", d.channel.name, d.key, err)
+            return
+        faults.point("after_send")
+        # Sent: only the mark is retried from here, never the send.
+        _mark(store, lambda c: outbox.mark_sent(c, d.ids, token), d, held_until)
+        tally("sent", len(d.ids))
+
+    def channel_pass(name: str) -> None:
+        while True:
+            with store.write() as conn:
+                token, rows = outbox.claim_due(conn, owner, CLAIM_TTL, channels=[name], limit=limit)
+            if not rows:
+                return
+            attempts = {r["id"]: r["attempts"] for r in rows}
+            for d in group(rows, channels):
+                deliver(token, attempts, d)
+            if len(rows) < limit:
+                return
+
+    if len(channels) == 1:
+        channel_pass(next(iter(channels)))
+        return counts
+    with ThreadPoolExecutor(max_workers=len(channels), thread_name_prefix="deliver") as pool:
+        futures = [pool.submit(channel_pass, name) for name in channels]
+    for f in futures:
+        f.result()  # a database failure surfaces once every channel has finished its sends
+    return counts
+
+
+class Dispatcher:
+    """The daemon's outbox loop: each channel's pass runs in its own thread, at most one per channel at
+    a time in this process, so a channel with a backlog of slow sends never holds up another's notices
+    (other replicas claim their own)."""
+
+    def __init__(self, config: Config, store: Store, owner: str) -> None:
+        self.config, self.store, self.owner = config, store, owner
+        self._busy = {c.name: threading.Lock() for c in config.channels if c.configured}
+        self._pool = ThreadPoolExecutor(max_workers=max(1, len(self._busy)), thread_name_prefix="outbox")
+
+    def poll(self) -> None:
+        """Start a pass for every channel that is not in one and has something due; returns at once."""
+        free = [name for name, lock in self._busy.items() if not lock.locked()]
+        if not free:
+            return
+        with self.store.engine.connect() as conn:
+            if not outbox.any_due(conn, channels=free):
+                return
+        for name in free:
+            lock = self._busy[name]
+            if lock.acquire(blocking=False):
+                self._pool.submit(self._pass, name, lock)
+
+    def _pass(self, name: str, lock: threading.Lock) -> None:
+        try:
+            deliver_due(self.config, self.store, self.owner, only=[name])
+        except WatcherError as exc:
+            log.error("delivering notices to %s: %s", name, exc)
+        except Exception:  # noqa: BLE001 - the daemon outlives a bad pass; the notices stay pending
+            log.exception("delivering notices to %s failed", name)
+        finally:
+            lock.release()
+
+    def close(self) -> None:
+        """Wait for the passes in flight."""
+        self._pool.shutdown(wait=True)
 
 
 MARK_RETRY_FIRST = 0.5  # seconds before retrying a mark the database refused; doubles, at most MARK_RETRY_MAX
