@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Select, and_, bindparam, create_engine, event, func, insert, or_, select, update
-from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 
 from ..errors import StoreError
 from ..evidence import Authority, Outcome, Signal
@@ -316,7 +316,10 @@ class Store:
                 return records
         except (SQLAlchemyError, StoreError) as exc:
             reason = _reason(exc) if isinstance(exc, SQLAlchemyError) else str(exc)
-            first = StoreError(f"could not record the probe of {names}: {reason}")
+            unreachable = _unreachable(exc) if isinstance(exc, SQLAlchemyError) else exc.unreachable
+            first = StoreError(f"could not record the probe of {names}: {reason}", unreachable=unreachable)
+        if first.unreachable:
+            raise first  # the database is away: the probes are simply made again
         if len(items) == 1:
             return [self._record_unstorable(items[0], first, hook)]
         # One probe the database refuses must not lose the others of its batch: each on its own.
@@ -547,7 +550,8 @@ class Store:
             with lock, self._write_engine.begin() as conn:
                 yield conn
         except SQLAlchemyError as exc:
-            raise StoreError(f"database {redact_url(self.url)}: {_reason(exc)}") from None
+            raise StoreError(f"database {redact_url(self.url)}: {_reason(exc)}", unreachable=_unreachable(exc)) \
+                from None
 
     @property
     def _write_engine(self) -> Engine:
@@ -587,6 +591,11 @@ def redact_url(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:  # noqa: BLE001 - a URL we cannot parse is shown only by its scheme
         return url.split(":", 1)[0] + "://…"
+
+
+def _unreachable(exc: SQLAlchemyError) -> bool:
+    """The connection failed or broke (versus a statement the database refused)."""
+    return isinstance(exc, (OperationalError, InterfaceError)) or bool(getattr(exc, "connection_invalidated", False))
 
 
 def _reason(exc: BaseException) -> str:
