@@ -263,8 +263,10 @@ def parse_config(raw: Mapping[str, Any], path: Path, env: Mapping[str, str]) -> 
     ld.check_keys(raw, _TOP_KEYS, "")
 
     db_raw = env.get("WATCHER_DATABASE_URL") or ld.string(raw, "database_url", "", default=DEFAULT_DATABASE_URL)
-    database_url, missing, used = expand(db_raw or DEFAULT_DATABASE_URL, env)
-    ld.secrets.update(u for u in used if len(u) >= 4)  # a database password is a secret like any other
+    database_url, missing, _ = expand(db_raw or DEFAULT_DATABASE_URL, env)
+    password = urlsplit(database_url).password if "://" in database_url else None
+    if password and len(password) >= 4:
+        ld.secrets.add(password)  # a database password is a secret like any other (its host is not)
     if missing:
         raise ld.fail("database_url", f"environment variable {', '.join(missing)} is not set")
     if "://" not in database_url:
