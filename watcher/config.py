@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from . import sources as sources_registry
 from .errors import ConfigError, UnknownKindError
@@ -266,7 +266,7 @@ def parse_config(raw: Mapping[str, Any], path: Path, env: Mapping[str, str]) -> 
     database_url, missing, _ = expand(db_raw or DEFAULT_DATABASE_URL, env)
     password = urlsplit(database_url).password if "://" in database_url else None
     if password and len(password) >= 4:
-        ld.secrets.add(password)  # a database password is a secret like any other (its host is not)
+        ld.secrets.update({password, unquote(password)})  # a secret like any other (its host is not)
     if missing:
         raise ld.fail("database_url", f"environment variable {', '.join(missing)} is not set")
     if "://" not in database_url:
