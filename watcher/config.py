@@ -5,7 +5,6 @@ Every error names the file, the key and what is allowed. Reads one file; nothing
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import sys
@@ -16,6 +15,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from . import sources as sources_registry
+from .durations import parse_duration
 from .errors import ConfigError, UnknownKindError
 from .evidence import Authority
 from .targets import Target, is_valid_id
@@ -37,31 +37,8 @@ CHANNEL_DEADLINE_MAX = 30.0
 
 _VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
-MAX_DURATION = 366 * 86400.0  # any longer is a typo, and past what a schedule's date arithmetic holds
 MIN_EVERY = 1.0  # seconds: a source probed faster than this is hammered, not watched
 MAX_NAME = 100  # characters of a source or channel name (the database keeps 200; `name/target` needs room)
-_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
-
-
-def parse_duration(value: object) -> float:
-    """'15m' -> 900.0 seconds; a bare number is seconds. Raises ValueError."""
-    if isinstance(value, bool):
-        raise ValueError("not a duration")
-    if isinstance(value, (int, float)):
-        seconds = float(value)
-    else:
-        m = _DURATION.match(str(value))
-        if not m:
-            raise ValueError("not a duration")
-        seconds = float(m.group(1)) * _UNITS[m.group(2)]
-    if not math.isfinite(seconds):
-        raise ValueError("not a finite duration")
-    if seconds <= 0:
-        raise ValueError("must be positive")
-    if seconds > MAX_DURATION:
-        raise ValueError("longer than a year")
-    return seconds
 
 
 def expand(value: str, env: Mapping[str, str]) -> tuple[str, list[str], list[str]]:

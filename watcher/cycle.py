@@ -24,10 +24,10 @@ from .config import Config, SourceConfig
 from .decide import TargetVerdict, decide_verdict
 from .errors import ParseError
 from .evidence import Outcome, Signal
-from .logs import redact
 from .sources import Document, parser
 from .store import Probe, ProbeHook, ProbeRecord, SourceRow, SourceState, Store, content_hash
 from .targets import Matcher, Target
+from .text import redact_values
 from .validators import MAX_ETAG, MAX_LAST_MODIFIED, sendable
 
 if TYPE_CHECKING:
@@ -131,14 +131,15 @@ def probe(source: SourceConfig, state: SourceState | None, fetcher: Fetcher, tar
                  retry_after=min(result.retry_after, MAX_RETRY_AFTER) if result.retry_after else None)
 
 
-def redacted(p: Probe, secrets: frozenset[str]) -> Probe:
+def redacted(p: Probe, hidden: frozenset[str]) -> Probe:
     """The probe without the configuration's secrets in anything that is stored or printed: a page may
     echo a key from the source's URL or headers right next to the model id."""
-    if not secrets:
+    if not hidden:
         return p
     sigs = None if p.signals is None else [
-        replace(x, excerpt=redact(x.excerpt, secrets), location=redact(x.location, secrets)) for x in p.signals]
-    return replace(p, error=redact(p.error, secrets) if p.error else p.error, signals=sigs)
+        replace(x, excerpt=redact_values(x.excerpt, hidden), location=redact_values(x.location, hidden))
+        for x in p.signals]
+    return replace(p, error=redact_values(p.error, hidden) if p.error else p.error, signals=sigs)
 
 
 def _parse(source: SourceConfig, body: bytes, result, targets, error):  # type: ignore[no-untyped-def]

@@ -14,9 +14,8 @@ def add_secrets(values: Iterable[str]) -> None:
     _SECRETS.update(v for v in values if v and len(v) >= 4)
 
 
-def redact(text: str, also: Iterable[str] = ()) -> str:
-    """`text` without any registered secret, nor any of `also` (a configuration's own secrets)."""
-    for secret in sorted({*_SECRETS, *(v for v in also if v and len(v) >= 4)}, key=len, reverse=True):
+def redact(text: str) -> str:
+    for secret in sorted(_SECRETS, key=len, reverse=True):
         if secret in text:
             text = text.replace(secret, "[redacted]")
     return text
