@@ -149,7 +149,8 @@ discovered_targets = Table(
     Column("discovered_at", DateTime, nullable=False),
 )
 
-# Process-wide locks with an expiry: the SQLite daemon lock, and anything else one process must own.
+# Named locks with an expiry. Unused since 0003 (the SQLite daemon lock is an OS file lock, see
+# store/locks.py); kept so that older databases keep their migration history.
 locks = Table(
     "locks", metadata,
     Column("name", String(100), primary_key=True),
