@@ -482,3 +482,30 @@ def test_a_channel_with_a_backlog_of_slow_sends_never_holds_up_another(tmp_path,
             store.close()
     assert len(smtp_server.messages) == 1
     assert hook_attempts_when_mail_arrived < 4
+
+
+@pytest.mark.slow
+def test_a_stopping_daemon_lets_go_of_a_slow_backlog_instead_of_working_through_it(tmp_path):
+    """SIGTERM with five notices queued for a channel whose every send runs to its deadline: the send
+    in flight ends, no new one starts, and the rest are let go at once (not held for the claim's 120 s)."""
+    from watcher.notify import Dispatcher
+
+    with HookReceiver(hang=3.0) as rec:
+        rec.script(["hang"] * 10)
+        cfg = write_config(tmp_path, f"sqlite:///{tmp_path}/w.db",
+                           [{"name": "hook", "type": "webhook", "url": rec.url("/h"), "timeout": "1s"}])
+        config = load_config(cfg)
+        store = Store(config.database_url)
+        for _ in range(5):
+            queue_test_notice(config, store)
+        dispatcher = Dispatcher(config, store, "daemon")
+        dispatcher.poll()
+        rec.wait_for(1)
+        dispatcher.close(grace=0.0)
+        attempted = len(rec.received)
+        with store.engine.connect() as conn:
+            rows = outbox.list_notices(conn)
+        store.close()
+    assert attempted < 5
+    untried = [r for r in rows if r["attempts"] == 0]
+    assert untried and all(r["state"] == "pending" and r["claimed_by"] is None for r in untried)

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 BACKOFF_BASE = 2.0  # seconds; doubles per attempt
 BACKOFF_MAX = 900.0  # never wait more than 15 minutes between attempts
+SHUTDOWN_GRACE = 20.0  # seconds a stopping daemon keeps delivering a backlog (systemd waits 90 s by default)
 CLAIM_TTL = 120.0  # a dispatcher that dies holding notices lets go of them after this
 # Corroborations wait this long, so that the sources that confirm a model within the same minutes
 # (SDK repositories update together) arrive as one message; a release never waits.
@@ -145,9 +146,10 @@ def backoff(attempts: int, retry_after: float | None) -> float:
 
 
 def deliver_due(config: Config, store: Store, owner: str, *, limit: int = 100,
-                only: Sequence[str] | None = None) -> dict[str, int]:
+                only: Sequence[str] | None = None, stop: threading.Event | None = None) -> dict[str, int]:
     """Deliver every notice that is due now (for the channels in `only`, or all); returns counts of
-    sent, retried and failed.
+    sent, retried and failed. Once `stop` is set, no new send starts: the notices still claimed are
+    let go at once (for another replica, or the next start), the sends in flight end by their deadline.
 
     One attempt per notice is in flight at a time: a claim carries a fresh token, is renewed to a full
     CLAIM_TTL right before each send, and every send ends within its channel's deadline (at most
@@ -201,7 +203,12 @@ def deliver_due(config: Config, store: Store, owner: str, *, limit: int = 100,
             if not rows:
                 return
             attempts = {r["id"]: r["attempts"] for r in rows}
-            for d in group(rows, channels):
+            deliveries = group(rows, channels)
+            for i, d in enumerate(deliveries):
+                if stop is not None and stop.is_set():
+                    with store.write() as conn:
+                        outbox.release(conn, [x for rest in deliveries[i:] for x in rest.ids], token)
+                    return
                 deliver(token, attempts, d)
             if len(rows) < limit:
                 return
@@ -225,6 +232,7 @@ class Dispatcher:
         self.config, self.store, self.owner = config, store, owner
         self._busy = {c.name: threading.Lock() for c in config.channels if c.configured}
         self._pool = ThreadPoolExecutor(max_workers=max(1, len(self._busy)), thread_name_prefix="outbox")
+        self._stop = threading.Event()
 
     def poll(self) -> None:
         """Start a pass for every channel that is not in one and has something due; returns at once."""
@@ -241,7 +249,7 @@ class Dispatcher:
 
     def _pass(self, name: str, lock: threading.Lock) -> None:
         try:
-            deliver_due(self.config, self.store, self.owner, only=[name])
+            deliver_due(self.config, self.store, self.owner, only=[name], stop=self._stop)
         except WatcherError as exc:
             log.error("delivering notices to %s: %s", name, exc)
         except Exception:  # noqa: BLE001 - the daemon outlives a bad pass; the notices stay pending
@@ -249,8 +257,13 @@ class Dispatcher:
         finally:
             lock.release()
 
-    def close(self) -> None:
-        """Wait for the passes in flight."""
+    def close(self, grace: float = SHUTDOWN_GRACE) -> None:
+        """Let the passes in flight deliver for up to `grace` seconds, then start no new send (what is
+        still claimed is let go) and wait for the sends in flight, each ended by its deadline."""
+        end = time.monotonic() + grace
+        while any(lock.locked() for lock in self._busy.values()) and time.monotonic() < end:
+            time.sleep(0.05)
+        self._stop.set()
         self._pool.shutdown(wait=True)
 
 

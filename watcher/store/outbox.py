@@ -85,6 +85,12 @@ def renew(conn: Connection, ids: Sequence[int], token: str, ttl: float) -> bool:
     return res.rowcount == len(set(ids))
 
 
+def release(conn: Connection, ids: Sequence[int], token: str) -> int:
+    """Let go of claimed notices without an attempt (a stopping dispatcher), so nobody waits for the claim."""
+    return conn.execute(update(N).where(*_held(ids, token)).values(
+        claimed_by=None, claimed_until=None, claim_token=None)).rowcount
+
+
 def mark_sent(conn: Connection, ids: Sequence[int], token: str) -> int:
     now = db_now(conn)
     return conn.execute(update(N).where(*_held(ids, token)).values(
