@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -49,7 +50,7 @@ def post(channel: ChannelConfig, url: str, body: bytes, headers: Mapping[str, st
             return await asyncio.wait_for(client.post(url, content=body, headers=dict(headers)), deadline)
 
     try:
-        resp = asyncio.run(attempt())
+        resp = _run(attempt())
     except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
         raise DeliveryError(f"{where}: the URL is not a usable http(s) URL ({type(exc).__name__})",
                             permanent=True) from None
@@ -71,6 +72,16 @@ def post(channel: ChannelConfig, url: str, body: bytes, headers: Mapping[str, st
     if 300 <= status < 400:
         raise DeliveryError(message + " (redirects are not followed; configure the final URL)", permanent=True)
     raise DeliveryError(message, permanent=True)
+
+
+def _run(coro: Coroutine[Any, Any, httpx.Response]) -> httpx.Response:
+    """asyncio.run, except that closing the loop never waits for a resolver thread (getaddrinfo) still
+    stuck past the deadline: the deadline holds for DNS too."""
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(coro)
+    finally:
+        loop.close()
 
 
 def _scrub(text: str, url: str) -> str:
