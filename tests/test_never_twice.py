@@ -165,8 +165,8 @@ DISPATCH_LOOP = textwrap.dedent("""
 
 @pytest.mark.slow
 def test_a_replica_whose_clock_is_three_minutes_fast_does_not_resend_a_notice_in_flight(tmp_path, pg_url):
-    with HookReceiver(hang=4.0) as rec:
-        rec.script(["hang"])  # the first POST takes 4 s to answer
+    with HookReceiver(hang=6.0) as rec:
+        rec.script(["hang"])  # the first POST takes 6 s to answer
         cfg = write_config(tmp_path, pg_url, [{"name": "hook", "type": "webhook", "url": rec.url("/h"),
                                                "timeout": "8s"}])
         config = load_config(cfg)
@@ -175,7 +175,7 @@ def test_a_replica_whose_clock_is_three_minutes_fast_does_not_resend_a_notice_in
         first = threading.Thread(target=deliver_due, args=(config, store, "honest-replica"))
         first.start()
         rec.wait_for(1)
-        skewed = subprocess.run([sys.executable, "-c", DISPATCH_LOOP, str(cfg), "5"], capture_output=True,
+        skewed = subprocess.run([sys.executable, "-c", DISPATCH_LOOP, str(cfg), "4"], capture_output=True,
                                 text=True, timeout=60, env={**os.environ, "WATCHER_CLOCK_SKEW": "180"})
         first.join()
         assert skewed.returncode == 0, skewed.stderr
@@ -187,7 +187,8 @@ def test_a_replica_whose_clock_is_three_minutes_fast_does_not_resend_a_notice_in
 @pytest.mark.slow
 def test_a_replica_whose_clock_is_fast_does_not_take_a_lease_held_by_another(http_server, tmp_path, pg_url):
     models = json.dumps({"object": "list", "data": [{"id": "gpt-image-2", "object": "model"}]}).encode()
-    http_server.route("/v1/models", models, content_type="application/json", delay=3.0)
+    # slow enough that the second run starts (a Python start-up, on a loaded machine) while the first probes
+    http_server.route("/v1/models", models, content_type="application/json", delay=6.0)
     src = (f'[[sources]]\nname = "models"\nkind = "models_api"\nurl = "{http_server.url("/v1/models")}"\n'
            'every = "1m"\ntimeout = "10s"\ndeadline = "10s"\n')
     cfg = write_config(tmp_path, pg_url, [], sources=src)
@@ -231,7 +232,7 @@ def dead_pid() -> int:
 def test_a_live_process_that_looks_dead_here_keeps_its_claim(tmp_path, request, db):
     """A dispatcher in another PID namespace (same hostname, a PID that is dead here) is mid-send;
     a `run --once` on this host must not reap its claim and send the notice again."""
-    with HookReceiver(hang=4.0) as rec:
+    with HookReceiver(hang=6.0) as rec:
         rec.script(["hang"])
         cfg = write_config(tmp_path, db_url(db, tmp_path, request),
                            [{"name": "hook", "type": "webhook", "url": rec.url("/h"), "timeout": "8s"}])
