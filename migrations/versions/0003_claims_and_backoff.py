@@ -19,17 +19,17 @@ branch_labels = None
 depends_on = None
 
 
+# Plain ADD / DROP COLUMN, never a batch copy: SQLite adds and (since 3.35) drops a column in place,
+# whereas copying `sources` would trip the foreign keys that signals and probe runs hold to it.
+
+
 def upgrade() -> None:
-    with op.batch_alter_table("notices") as batch:
-        batch.add_column(sa.Column("claim_token", sa.String(32)))
-        batch.add_column(sa.Column("last_attempt_at", sa.DateTime))
-    with op.batch_alter_table("sources") as batch:
-        batch.add_column(sa.Column("not_before", sa.DateTime))
+    op.add_column("notices", sa.Column("claim_token", sa.String(32)))
+    op.add_column("notices", sa.Column("last_attempt_at", sa.DateTime))
+    op.add_column("sources", sa.Column("not_before", sa.DateTime))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("sources") as batch:
-        batch.drop_column("not_before")
-    with op.batch_alter_table("notices") as batch:
-        batch.drop_column("last_attempt_at")
-        batch.drop_column("claim_token")
+    op.drop_column("sources", "not_before")
+    op.drop_column("notices", "last_attempt_at")
+    op.drop_column("notices", "claim_token")
