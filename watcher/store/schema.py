@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy import (BigInteger, Boolean, Column, DateTime, ForeignKey, Index, Integer, LargeBinary,
                         MetaData, SmallInteger, String, Table, Text, UniqueConstraint, text)
 
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0003"
 
 # BIGINT ids on PostgreSQL; INTEGER PRIMARY KEY (the rowid, no extra bytes) on SQLite.
 Id = BigInteger().with_variant(Integer(), "sqlite")
@@ -42,6 +42,7 @@ sources = Table(
     Column("next_due_at", DateTime),
     Column("lease_owner", String(100)),
     Column("lease_until", DateTime),
+    Column("not_before", DateTime),  # a server's Retry-After: no probe before this (since 0003)
 )
 
 snapshots = Table(
@@ -131,7 +132,9 @@ notices = Table(
     Column("next_attempt_at", DateTime, nullable=False),
     Column("claimed_by", String(100)),
     Column("claimed_until", DateTime),
+    Column("claim_token", String(32)),  # a fresh one per claim; marking needs it (since 0003)
     Column("last_error", Text),
+    Column("last_attempt_at", DateTime),  # a channel's latest try, success or not (since 0003)
     Column("sent_at", DateTime),
     UniqueConstraint("channel", "key"),
     Index(None, "state", "next_attempt_at"),
@@ -146,7 +149,8 @@ discovered_targets = Table(
     Column("discovered_at", DateTime, nullable=False),
 )
 
-# Process-wide locks with an expiry: the SQLite daemon lock, and anything else one process must own.
+# Named locks with an expiry. Unused since 0003 (the SQLite daemon lock is an OS file lock, see
+# store/locks.py); kept so that older databases keep their migration history.
 locks = Table(
     "locks", metadata,
     Column("name", String(100), primary_key=True),
