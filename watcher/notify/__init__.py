@@ -1,5 +1,8 @@
 """Notices: made due inside the probe's transaction (the hook), delivered by the outbox dispatcher.
 
+The store is imported where it is used: loading a configuration reads the channel types' declarations
+(notify/registry.py) and need not pay for SQLAlchemy.
+
 Delivery is at-least-once with a window of one: a notice is marked sent in its own transaction
 right after the channel accepted it (retried while the database is away, within the claim), so only a
 process killed between the two, or a database away for longer than the claim, can send it again (the
@@ -16,15 +19,16 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import faults, metrics
 from ..clock import utcnow
 from ..config import ChannelConfig, Config
 from ..decide import Notice, ProbeFacts, due_notices
 from ..errors import DeliveryError, StoreError, WatcherError
-from ..store import Probe, ProbeRecord, SourceRow, Store
-from ..store import outbox
+
+if TYPE_CHECKING:
+    from ..store import Probe, ProbeRecord, SourceRow, Store
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +62,8 @@ def channel_takes(channel: ChannelConfig, kind: str, target: str | None) -> bool
 
 def make_hook(config: Config):  # type: ignore[no-untyped-def]
     """The probe hook: decide what the stored probe made due and enqueue it in the same transaction."""
+    from ..store import outbox
+
     configured = frozenset(config.target_ids)
     channels = [c for c in config.channels if c.configured]
     families = [t.family for t in config.targets if t.family]
@@ -91,6 +97,8 @@ def _discover(conn, record: ProbeRecord, configured, families, now) -> dict[str,
     """Ids first seen through a family become targets of their own; returns those new in this probe."""
     import fnmatch
 
+    from ..store import outbox
+
     new: dict[str, str] = {}
     known = set(outbox.discovered(conn))
     for row in record.added:
@@ -109,6 +117,8 @@ def enqueue(conn, channels: Sequence[ChannelConfig], notices: Sequence[Notice], 
     rows = [dict(channel=c.name, key=n.key, kind=n.kind, target=n.target, payload=dict(n.payload, key=n.key),
                  delay=CORROBORATION_GRACE if n.kind == "corroboration" else 0)
             for n in notices for c in channels if channel_takes(c, n.kind, n.target)]
+    from ..store import outbox
+
     added = outbox.enqueue(conn, rows, now)
     for r in rows if added else ():  # nothing new: another process made the same notices due first
         if r["kind"] != "test":
@@ -183,6 +193,8 @@ def deliver_due(config: Config, store: Store, owner: str, *, limit: int = 100,
     claim was taken over cannot mark what it no longer holds. Each channel claims and sends in its own
     thread: a slow one delays only its own notices.
     """
+    from ..store import outbox
+
     channels = {c.name: c for c in config.channels if c.configured and (only is None or c.name in only)}
     counts = {"sent": 0, "retry": 0, "failed": 0}
     if not channels:
@@ -265,6 +277,8 @@ class Dispatcher:
 
     def poll(self) -> None:
         """Start a pass for every channel that is not in one and has something due; returns at once."""
+        from ..store import outbox
+
         free = [name for name, lock in self._busy.items() if not lock.locked()]
         if not free:
             return
