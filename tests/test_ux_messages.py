@@ -153,3 +153,18 @@ def test_every_channel_type_declares_itself_and_is_in_the_readme() -> None:
     for name, t in TYPES.items():
         assert t.name == name and set(t.required) <= t.keys and callable(t.send)
         assert f"| `{name}` |" in readme, f"channel type {name} is not in the README's table"
+
+
+def test_an_apprise_send_ends_by_the_channels_deadline() -> None:
+    """A receiver that never answers: the send gives up at the channel's timeout (a transient failure,
+    retried), so the outbox's claim outlives it as for every other channel."""
+    pytest.importorskip("apprise")
+    with HookReceiver(hang=10.0) as receiver:
+        receiver.script(["hang"])
+        port = receiver.url("/").split(":")[-1].rstrip("/")
+        ch = channel("apprise", url=f"json://127.0.0.1:{port}/slow", timeout=1.0)
+        t0 = time.monotonic()
+        with pytest.raises(DeliveryError) as err:
+            send(delivery(ch, two_ids_one_place()), make_config())
+        assert time.monotonic() - t0 < 5 and not err.value.permanent
+        assert "no complete answer within 1 s" in str(err.value)

@@ -9,6 +9,7 @@ failure become the error text, with the URL (which holds the service's token) re
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -34,9 +35,22 @@ def send(channel: ChannelConfig, rendered: Rendered, key: str) -> None:
     if not client.add(url):
         raise DeliveryError(f"{where}: Apprise does not recognise a {scheme}:// URL (see Apprise's list of "
                             "services)", permanent=True)
-    with apprise.LogCapture(level=logging.WARNING) as captured:
-        ok = client.notify(body=rendered.text, title=rendered.subject, body_format=apprise.NotifyFormat.TEXT)
-        log_text = captured.getvalue() if hasattr(captured, "getvalue") else ""
+    result: dict[str, Any] = {}
+
+    def notify() -> None:
+        with apprise.LogCapture(level=logging.WARNING) as captured:
+            result["ok"] = client.notify(body=rendered.text, title=rendered.subject,
+                                         body_format=apprise.NotifyFormat.TEXT)
+            result["log"] = captured.getvalue() if hasattr(captured, "getvalue") else ""
+
+    # The channel's total deadline holds here as for the others (the outbox's claim relies on it);
+    # Apprise's own timeouts are per connection and per read.
+    worker = threading.Thread(target=notify, name=f"apprise-{channel.name}", daemon=True)
+    worker.start()
+    worker.join(channel.deadline)
+    if worker.is_alive():
+        raise DeliveryError(f"{where}: {scheme}:// gave no complete answer within {channel.deadline:g} s")
+    ok, log_text = result.get("ok", False), result.get("log", "")
     if not ok:
         lines = [ln for ln in log_text.splitlines() if ln.strip()]
         reason = _scrub(lines[-1].split(" - ", 2)[-1] if lines else "no reason given", url)
@@ -62,5 +76,5 @@ def preview(channel: ChannelConfig, rendered: Rendered) -> tuple[str, str]:
 
 CHANNEL = ChannelType(
     name="apprise", summary="any service Apprise reaches (Discord, Teams, Telegram, ntfy, Matrix, ...)",
-    keys=frozenset({"url"}), required=("url",), send=send, secret_keys=("url",), check=_check,
+    keys=frozenset({"url", "timeout"}), required=("url",), send=send, secret_keys=("url",), check=_check,
     extra="apprise", preview=preview)
