@@ -59,7 +59,7 @@ def test_unset_env_var_in_a_source_makes_it_not_configured_not_an_error(tmp_path
 
 
 @pytest.mark.parametrize("text, key, words", [
-    (BASE.replace('kind = "sdk_types"', 'kind = "rss"'), "sources.py.kind", "allowed: models_api"),
+    (BASE.replace('kind = "sdk_types"', 'kind = "rss"'), "sources.py.kind", "allowed: changelog, feed"),
     (BASE + 'authority = "official"\n', "sources.py.authority", "first_party"),
     (BASE + 'colour = "red"\n', "sources.py.colour", "unknown key"),
     (BASE.replace("https://example.com/a.py", "ftp://example.com/a"), "sources.py.url", "http(s)"),

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from watcher.errors import ParseError
 from watcher.evidence import EXCERPT_MAX, SIGNALS_PER_TYPE_MAX, EvidenceType, Signal
-from watcher.sources import KINDS, Document, _text, describe, parser
+from watcher.sources import Anchor, Document, _text, describe, get, names, parser
 from watcher.targets import Matcher
 
 if sys.version_info >= (3, 11):
@@ -101,15 +101,108 @@ def test_fixture_case(case: dict) -> None:
 
 
 def test_every_case_file_exists_and_every_kind_is_covered() -> None:
-    assert {c["kind"] for c in CASES} == set(KINDS)
+    assert {c["kind"] for c in CASES} == set(names())
     for c in CASES:
         assert (FIXTURES / c["file"]).is_file(), c["file"]
 
 
-@pytest.mark.parametrize("kind", sorted(KINDS))
+@pytest.mark.parametrize("kind", names())
 def test_every_kind_describes_the_evidence_it_yields(kind: str) -> None:
     text = describe(kind)
     assert "yield" in text and len(text) > 60
+
+
+
+# --- the registry ----------------------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# A real document per kind whose anchor structure is present (its summary says what was found).
+ANCHORED: dict[str, tuple[str, str, str]] = {
+    "changelog": ("openai/openai-python/CHANGELOG-2025-12-16-f94256da.md", "", "dated entries"),
+    "feed": ("docs/releases.atom", "", "3 entries"),
+    "model_page": ("docs/model-gpt-image-2.md", "", "Model ID line"),
+    "models_api": ("docs/models-list-after.json", "", "model list"),
+    "openapi_spec": ("openai/openai-openapi/openapi-2026-08-20-b8d775d.yaml", "", "paths"),
+    "pricing_page": ("docs/pricing-after.md", "", "rows"),
+    "sdk_types": ("openai/openai-python/image_model-2026-05-05-0ba55d75.py", "image_model.py", "ImageModel alias: 8 ids"),
+}
+
+
+def test_names_list_every_kind_module_without_importing_a_parser() -> None:
+    import subprocess
+
+    code = (
+        "import sys; from watcher.sources import names; n = names(); "
+        "print(','.join(n)); print(','.join(m for m in sys.modules if m.startswith('watcher.sources.')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.splitlines()
+    listed = out[0].split(",")
+    on_disk = sorted(p.stem for p in (ROOT / "watcher" / "sources").glob("[!_]*.py"))
+    assert listed == on_disk
+    assert out[1:] == [""] or out[1] == ""  # no kind module was imported for the names
+
+
+def test_an_unknown_kind_is_a_watcher_error_naming_the_known_ones() -> None:
+    from watcher.errors import UnknownKindError, WatcherError
+
+    with pytest.raises(UnknownKindError, match="known: .*sdk_types") as info:
+        get("sdk_type")
+    assert isinstance(info.value, WatcherError)
+
+
+@pytest.mark.parametrize("kind", names())
+def test_every_kind_declares_itself_once(kind: str) -> None:
+    k = get(kind)
+    assert k.name == kind and k.evidence_types and k.reads
+    signals_types = {s.evidence_type for c in CASES if c["kind"] == kind for s in _case_signals(c)}
+    assert signals_types <= set(k.evidence_types), "a kind yields an evidence type it does not declare"
+
+
+def _case_signals(case: dict) -> list[Signal]:
+    try:
+        doc = Document(fixture(case["file"]), url=case.get("url", ""), content_type=case.get("content_type"),
+                       target=case.get("page_target", case["target"]))
+        return get(case["kind"]).parse(doc, Matcher([case["target"]]))
+    except ParseError:
+        return []
+
+
+@pytest.mark.parametrize("kind", names())
+def test_a_real_document_has_its_anchor_and_an_empty_body_never_does(kind: str) -> None:
+    path, url, summary = ANCHORED[kind]
+    got = get(kind).anchor(Document(fixture(path), url=url))
+    assert isinstance(got, Anchor) and got.found, got
+    assert summary in got.summary
+    empty = get(kind).anchor(Document(b"", url=url))
+    assert not empty.found and empty.summary
+
+
+@pytest.mark.parametrize("kind", names())
+def test_a_challenge_page_has_no_anchor(kind: str) -> None:
+    got = get(kind).anchor(Document(fixture("docs/cf-challenge.html"), url=ANCHORED[kind][1]))
+    assert not got.found
+
+
+def test_an_sdk_file_that_became_a_re_export_has_no_anchor() -> None:
+    # openai-python moved ChatModel to types/shared/ in March 2025; the old path kept only this line
+    body = b"from .shared.chat_model import ChatModel as ChatModel\n\n__all__ = [\"ChatModel\"]\n"
+    got = get("sdk_types").anchor(Document(body, url="src/openai/types/chat_model.py"))
+    assert not got.found
+
+
+def test_go_constants_anchor_on_their_type() -> None:
+    got = get("sdk_types").anchor(Document(fixture("openai/openai-go/image-2026-05-07-3336103.go"), url="image.go"))
+    assert got.found and got.summary == "ImageModel constants: 8 ids"
+
+
+def test_readme_kinds_table_is_the_registrys() -> None:
+    from watcher.sources import table
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert table() in readme
+    for kind in names():
+        assert f"| `{kind}` |" in readme
 
 
 # --- the real specs ------------------------------------------------------------------------------
@@ -323,7 +416,7 @@ LOOKALIKE_BODIES: dict[str, str] = {
 }
 
 
-@pytest.mark.parametrize("kind", sorted(KINDS))
+@pytest.mark.parametrize("kind", names())
 def test_lookalike_ids_never_count_as_the_target(kind: str) -> None:
     assert run(kind, LOOKALIKE_BODIES[kind]) == []
     # ...while the same document with the real id in it does count
@@ -383,7 +476,7 @@ DEEP_BODIES: dict[str, bytes] = {
 
 
 @pytest.mark.parametrize("shape", sorted(DEEP_BODIES))
-@pytest.mark.parametrize("kind", sorted(KINDS))
+@pytest.mark.parametrize("kind", names())
 def test_ten_thousand_deep_nesting_does_not_blow_up(kind: str, shape: str) -> None:
     outcome(kind, DEEP_BODIES[shape])
 
@@ -405,7 +498,7 @@ MANY_BODIES: dict[str, str] = {
 }
 
 
-@pytest.mark.parametrize("kind", sorted(KINDS))
+@pytest.mark.parametrize("kind", names())
 def test_a_page_naming_the_target_ten_thousand_times_yields_bounded_signals(kind: str) -> None:
     signals = outcome(kind, MANY_BODIES[kind].encode())
     assert isinstance(signals, list) and signals
@@ -423,14 +516,14 @@ FRAGMENTS = [
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(kind=st.sampled_from(sorted(KINDS)), body=st.binary(max_size=3000))
+@given(kind=st.sampled_from(names()), body=st.binary(max_size=3000))
 def test_any_bytes_give_signals_or_a_parse_error(kind: str, body: bytes) -> None:
     outcome(kind, body)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    kind=st.sampled_from(sorted(KINDS)),
+    kind=st.sampled_from(names()),
     parts=st.lists(st.sampled_from(FRAGMENTS), max_size=80),
     content_type=st.sampled_from([None, "text/html", "text/markdown", "application/json; charset=utf-16", "x; charset=nope"]),
 )

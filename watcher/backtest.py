@@ -22,7 +22,7 @@ from pathlib import Path
 
 from .errors import ParseError, WatcherError
 from .evidence import Level
-from .sources import Document, parser
+from .sources import Document, get
 from .targets import Matcher
 
 _FEW = 4  # fewer versions than this are parsed in this process, whatever `jobs` says
@@ -206,9 +206,9 @@ Result = dict[str, str | None] | str  # target -> level, or the reason the versi
 def levels(kind: str, body: bytes, url: str, targets: Sequence[str]) -> Result:
     """Each target's level in one version: confirmed if any confirmed signal, else mentioned if any,
     else None; or, when the document does not parse, the error as a string."""
-    doc = Document(body=body, url=url, target=targets[0] if kind == "model_page" else None)
+    doc = Document(body=body, url=url, target=targets[0] if len(targets) == 1 else None)  # a `{target}` page's own
     try:
-        found = parser(kind)(doc, Matcher(targets))
+        found = get(kind).parse(doc, Matcher(targets))
     except ParseError as exc:
         return f"parse_error: {_oneline(str(exc))}"
     except Exception as exc:  # noqa: BLE001 - a parser bug is this version's parse_error, as in a probe
@@ -240,7 +240,7 @@ def backtest(versions: Iterable[Version], kind: str, targets: Sequence[str], *, 
     targets = [t.lower() for t in targets]
     if not targets:
         raise BacktestError("no target")
-    parser(kind)  # an unknown kind fails here, before any version is read
+    get(kind)  # an unknown kind fails here, before any version is read
     current: dict[str, str | None] = {t: None for t in targets}
     for version, result in _results(versions, kind, targets, url, jobs, window or 2 * max(jobs, 1)):
         if isinstance(result, str):
@@ -274,7 +274,7 @@ def _workers_context(kind: str) -> multiprocessing.context.BaseContext:
     methods = multiprocessing.get_all_start_methods()
     if "forkserver" in methods:
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload([__name__, parser(kind).__module__])  # imported once, not per worker
+        ctx.set_forkserver_preload([__name__, get(kind).parse.__module__])  # imported once, not per worker
         return ctx
     return multiprocessing.get_context("spawn")
 

@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 import click
 
 from . import __version__
-from .config import SOURCE_KINDS
+from . import sources as kinds_registry
 from .errors import WatcherError
 
 EXIT_UNREAD = 5
@@ -293,12 +293,17 @@ def sources(obj: Ctx) -> None:
 
 
 @cli.command()
-def kinds() -> None:
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown"]), default="text", show_default=True,
+              help="markdown: the table README.md carries.")
+def kinds(fmt: str) -> None:
     """The source kinds and the evidence each yields."""
-    from .sources import KINDS, describe
-
-    for kind in KINDS:
-        click.echo(f"{kind}\n    {describe(kind)}\n")
+    if fmt == "markdown":
+        click.echo(kinds_registry.table())
+        return
+    for name in kinds_registry.names():
+        kind = kinds_registry.get(name)
+        types = ", ".join(f"{t.value} ({t.level.value})" for t in kind.evidence_types)
+        click.echo(f"{name}\n    {kind.description}\n    evidence: {types}\n")
 
 
 # ------------------------------------------------------------------ history / check
@@ -384,21 +389,22 @@ def check(obj: Ctx, target: str) -> None:
 # ------------------------------------------------------------------ scan
 @cli.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
-@click.option("--kind", "-k", required=True, type=click.Choice(SOURCE_KINDS))
+@click.option("--kind", "-k", required=True, type=click.Choice(kinds_registry.names()))
 @click.option("--target", "-t", "targets", multiple=True, metavar="ID",
               help="Model id to look for (repeatable; default gpt-image-2).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def scan(file: str, kind: str, targets: tuple[str, ...], fmt: str) -> None:
     """Parse a local document and print its signals: no network, no database."""
     from .errors import ParseError
-    from .sources import Document, parser
+    from .sources import Document
     from .targets import Matcher
 
     body = sys.stdin.buffer.read() if file == "-" else open(file, "rb").read()
     ids = [t.lower() for t in targets] or ["gpt-image-2"]
-    doc = Document(body=body, url=file, target=ids[0] if kind == "model_page" else None)
+    # One target is the document's own, as for a `{target}` source (a model page is about it).
+    doc = Document(body=body, url=file, target=ids[0] if len(ids) == 1 else None)
     try:
-        found = parser(kind)(doc, Matcher(ids))
+        found = kinds_registry.get(kind).parse(doc, Matcher(ids))
     except ParseError as exc:
         click.echo(f"watcher: {file}: parse_error: {exc}", err=True)
         sys.exit(EXIT_UNREAD)
@@ -464,7 +470,7 @@ def db_current(obj: Ctx) -> None:
 @click.option("--path", "path", metavar="FILE", help="With --git: the file's path inside the clone.")
 @click.option("--dir", "folder", type=click.Path(file_okay=False), metavar="DIR",
               help="Instead of git: a folder of saved versions (dated names such as openapi-2026-05-13-x.yaml).")
-@click.option("--kind", "-k", required=True, type=click.Choice(SOURCE_KINDS))
+@click.option("--kind", "-k", required=True, type=click.Choice(kinds_registry.names()))
 @click.option("--target", "-t", "targets", multiple=True, metavar="ID",
               help="Model id to follow (repeatable; default gpt-image-2).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)

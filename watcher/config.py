@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .errors import ConfigError
+from . import sources as sources_registry
+from .errors import ConfigError, UnknownKindError
 from .evidence import Authority
 from .targets import Target, is_valid_id
 
@@ -25,7 +26,6 @@ else:  # pragma: no cover
 
 DEFAULT_CONFIG = Path("config/watcher.toml")
 DEFAULT_DATABASE_URL = "sqlite:///watcher.db"
-SOURCE_KINDS = ("models_api", "openapi_spec", "sdk_types", "pricing_page", "changelog", "model_page", "feed")
 CHANNEL_TYPES = ("slack", "email", "webhook")
 NOTICE_KINDS = ("release", "corroboration", "mentioned", "withdrawn", "discovered", "source_health", "test")
 ALERT_ON = ("confirmed", "mentioned")
@@ -85,6 +85,10 @@ class SourceConfig:
     max_bytes: int = 20 * 1024 * 1024
     target: str | None = None  # set when the URL names `{target}`: the source is about this one
     missing_env: tuple[str, ...] = ()  # unset variables: the source is not_configured
+    options: tuple[tuple[str, object], ...] = ()  # the kind's own keys (its `Kind.options`), checked
+
+    def option(self, name: str, default: object = None) -> object:
+        return next((v for k, v in self.options if k == name), default)
 
     @property
     def configured(self) -> bool:
@@ -260,17 +264,32 @@ def parse_config(raw: Mapping[str, Any], path: Path, env: Mapping[str, str]) -> 
         name = ld.string(s, "name", where, required=True)
         assert name is not None
         where = f"sources.{name}"
-        ld.check_keys(s, _SOURCE_KEYS, where)
+        enabled = s.get("enabled", True) is not False
+        kind = ld.string(s, "kind", where, required=enabled)
+        declared: sources_registry.Kind | None = None
+        if kind is not None and (enabled or kind in sources_registry.names()):
+            try:
+                declared = sources_registry.get(kind)
+            except UnknownKindError:
+                raise ld.fail(f"{where}.kind", f"unknown kind {kind!r}; allowed: "
+                              f"{', '.join(sources_registry.names())}") from None
+        own_keys = {o.name for o in declared.options} if declared else set()
+        ld.check_keys(s, _SOURCE_KEYS | own_keys, where)
         if not _NAME.match(name):
             raise ld.fail(f"{where}.name", "use letters, digits, '.', '_' and '-'")
         if name in names:
             raise ld.fail(f"{where}.name", "duplicate source name; every source needs its own")
         names.add(name)
-        if s.get("enabled", True) is False:
+        if not enabled or declared is None:
             continue
-        kind = ld.string(s, "kind", where, required=True)
-        if kind not in SOURCE_KINDS:
-            raise ld.fail(f"{where}.kind", f"unknown kind {kind!r}; allowed: {', '.join(SOURCE_KINDS)}")
+        kind = declared.name
+        options: list[tuple[str, object]] = []
+        for opt in declared.options:
+            if opt.name in s:
+                try:
+                    options.append((opt.name, opt.check(s[opt.name])))
+                except ValueError as exc:
+                    raise ld.fail(f"{where}.{opt.name}", str(exc)) from None
         auth = ld.string(s, "authority", where, default="first_party")
         try:
             authority = Authority(auth)
@@ -297,6 +316,7 @@ def parse_config(raw: Mapping[str, Any], path: Path, env: Mapping[str, str]) -> 
             deadline=ld.duration(s, "deadline", where, d_deadline),
             max_bytes=_int(ld, s, "max_bytes", where, d_max, minimum=1024),
             missing_env=tuple(dict.fromkeys(miss_url + miss_h)),
+            options=tuple(options),
         )
         if "{target}" in url_raw:
             if not target_ids:

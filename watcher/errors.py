@@ -5,6 +5,7 @@ WatcherError
  ├── StoreError       the database cannot be reached or is in a bad state (exit 4)
  │    └── LockedError another process holds what this one needs (exit 6)
  ├── ParseError       a fetched document does not parse (a probe outcome, never an exit)
+ ├── UnknownKindError no `watcher/sources/<kind>.py` declares that kind (exit 2)
  └── DeliveryError    a channel refused or failed a notice (a delivery state, never an exit)
 """
 
@@ -51,3 +52,9 @@ class DeliveryError(WatcherError):
         super().__init__(message)
         self.permanent = permanent
         self.retry_after = retry_after
+
+
+class UnknownKindError(WatcherError):
+    """A source kind no module declares (a config names it as ConfigError, the CLI as a usage error)."""
+
+    exit_code = 2

@@ -90,6 +90,12 @@ def is_challenge(text: str) -> bool:
     return bool(_CHALLENGE_TITLE.search(head)) and bool(_CHALLENGE_MARK.search(text[:200000]))
 
 
+def read_blocks(doc: Document) -> list[Block] | None:
+    """The document's blocks for an anchor check; None for a challenge page."""
+    text = decode(doc.body, doc.content_type)
+    return None if is_challenge(text) else blocks(text, doc.content_type)
+
+
 def document_text(doc: Document) -> str:
     """The decoded body of a text document; a challenge page is not the document, so ParseError."""
     text = decode(doc.body, doc.content_type)

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from ..evidence import EvidenceType, Signal, Signals, bounded, clip
 from ..targets import Matcher
-from . import Document
-from ._text import Block, add_mentions, blocks, document_text, find_date
+from . import Anchor, Document, Kind
+from ._text import Block, add_mentions, blocks, document_text, find_date, read_blocks
 
 ENTRY_LEVELS = 4  # headings deeper than h4 are text inside an entry
 TOP = "(top)"
@@ -61,3 +61,24 @@ def parse(doc: Document, matcher: Matcher) -> list[Signal]:
                 published=stack[dated][1],
             )
     return bounded(found.kept)
+
+
+def anchor(doc: Document) -> Anchor:
+    """Dated entries: headings that carry a date."""
+    items = read_blocks(doc)
+    if items is None:
+        return Anchor(False, "a bot-challenge page")
+    dates = [d for b in items if b.kind == "heading" and b.level <= ENTRY_LEVELS and (d := _date(b))]
+    if not dates:
+        return Anchor(False, "changelog: no dated entries")
+    return Anchor(True, f"changelog: {len(dates)} dated entries, newest {max(dates)}")
+
+
+KIND = Kind(
+    name="changelog",
+    parse=parse,
+    anchor=anchor,
+    evidence_types=(EvidenceType.CHANGELOG_ENTRY, EvidenceType.PAGE_MENTION),
+    reads="release notes or a changelog, HTML or Markdown; `changelog_entry` is a dated entry naming the "
+          "target, with its date",
+)

@@ -17,7 +17,7 @@ import feedparser
 from ..errors import ParseError
 from ..evidence import EXCERPT_MAX, EvidenceType, Signal, Signals, bounded, clip
 from ..targets import Matcher
-from . import Document
+from . import Anchor, Document, Kind
 from ._text import html_text, snippet
 
 
@@ -89,3 +89,26 @@ def parse(doc: Document, matcher: Matcher) -> list[Signal]:
         for m in hits:
             found.add(m.target, m.model_id, EvidenceType.FEED_ENTRY, str(location), excerpt, _published(entry))
     return bounded(found.kept)
+
+
+def anchor(doc: Document) -> Anchor:
+    """The feed's entries (a feed with none has nothing to say absent)."""
+    try:
+        result = _read(doc)
+    except ParseError:
+        return Anchor(False, "not a feed")
+    entries = result.get("entries") or []
+    if not entries:
+        return Anchor(False, "feed: no entries")
+    dates = [d for d in (_published(e) for e in entries) if d]
+    newest = f", newest {max(dates)[:10]}" if dates else ""
+    return Anchor(True, f"feed: {len(entries)} entries{newest}")
+
+
+KIND = Kind(
+    name="feed",
+    parse=parse,
+    anchor=anchor,
+    evidence_types=(EvidenceType.FEED_ENTRY, EvidenceType.PAGE_MENTION),
+    reads="Atom or RSS",
+)

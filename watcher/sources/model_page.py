@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import re
 
-from ..evidence import EvidenceType, Signal, Signals, bounded
+from ..evidence import EvidenceType, Signal, Signals, bounded, clip
 from ..targets import Matcher
-from . import Document
-from ._text import blocks, document_text, snippet
+from . import Anchor, Document, Kind
+from ._text import blocks, document_text, read_blocks, snippet
 
 # The label of the id line; what follows it (the id) is the matcher's business.
 _MODEL_ID_LABEL = re.compile(r"\bmodel[\s_-]*id\b[\s:：|=`'\"]*", re.IGNORECASE)
@@ -57,3 +57,29 @@ def parse(doc: Document, matcher: Matcher) -> list[Signal]:
                 kind, location = EvidenceType.PAGE_MENTION, slot or heading or TOP
             found.add(m.target, m.model_id, kind, location, lambda b=block, m=m: snippet(b.text, m.start, m.end))
     return bounded(found.kept)
+
+
+def anchor(doc: Document) -> Anchor:
+    """A model page's own name: its <title>, first h1, or a `Model ID` line."""
+    items = read_blocks(doc)
+    if items is None:
+        return Anchor(False, "a bot-challenge page")
+    parts = []
+    for b in items:
+        if b.kind == "title" and not any(p.startswith("title") for p in parts):
+            parts.append(f"title {clip(b.text, 60)!r}")
+        elif b.kind == "heading" and b.level == 1 and not any(p.startswith("h1") for p in parts):
+            parts.append(f"h1 {clip(b.text, 60)!r}")
+        elif _MODEL_ID_LABEL.search(b.text) and not any(p.startswith("Model ID") for p in parts):
+            parts.append("Model ID line")
+    return Anchor(bool(parts), "model page: " + (", ".join(parts) if parts else "no title, h1 or Model ID line"))
+
+
+KIND = Kind(
+    name="model_page",
+    parse=parse,
+    anchor=anchor,
+    evidence_types=(EvidenceType.MODEL_PAGE, EvidenceType.PAGE_MENTION),
+    reads="the model's own docs page; `model_page` is the id in its title, main heading or `Model ID:` line",
+    not_found_is_absent=True,  # /models/{target}: no page for that model yet
+)

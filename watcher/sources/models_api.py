@@ -14,7 +14,7 @@ from typing import Any
 from ..errors import ParseError
 from ..evidence import EvidenceType, Signal, Signals, bounded, clip
 from ..targets import Matcher
-from . import Document
+from . import Anchor, Document, Kind
 from ._text import decode
 
 
@@ -66,3 +66,27 @@ def parse(doc: Document, matcher: Matcher) -> list[Signal]:
     else:
         raise ParseError("not a Models API answer: neither a model list nor a model object")
     return bounded(found.kept)
+
+
+def anchor(doc: Document) -> Anchor:
+    """The `data` list of a model list, or a retrieve's model object."""
+    try:
+        data = json.loads(decode(doc.body, doc.content_type))
+    except (ValueError, RecursionError):
+        return Anchor(False, "not JSON")
+    if isinstance(data, dict) and isinstance(data.get("data"), list):
+        ids = [e["id"] for e in data["data"] if isinstance(e, dict) and isinstance(e.get("id"), str)]
+        return Anchor(bool(ids), f"model list: {len(ids)} ids")
+    if isinstance(data, dict) and data.get("object") == "model" and isinstance(data.get("id"), str):
+        return Anchor(True, f"model object: {clip(data['id'], 80)}")
+    return Anchor(False, "no `data` list and no model object")
+
+
+KIND = Kind(
+    name="models_api",
+    parse=parse,
+    anchor=anchor,
+    evidence_types=(EvidenceType.MODEL_LIST_ENTRY, EvidenceType.MODEL_RETRIEVE),
+    reads="JSON of `GET /v1/models` or `GET /v1/models/{id}`",
+    not_found_is_absent=True,  # GET /v1/models/{id} answers 404 model_not_found
+)

@@ -32,7 +32,7 @@ from yaml.events import (
 from ..errors import ParseError
 from ..evidence import EvidenceType, Signal, Signals, bounded, clip
 from ..targets import Matcher
-from . import Document
+from . import Anchor, Document, Kind
 from ._text import decode, snippet
 
 _COMBINERS = frozenset({"anyOf", "oneOf", "allOf"})
@@ -418,3 +418,46 @@ def parse(doc: Document, matcher: Matcher) -> list[Signal]:
     if not walk.root_keys & {"openapi", "swagger", "paths", "components"}:
         raise ParseError("not an OpenAPI document: no openapi, paths or components at the top level")
     return bounded(_signals(walk))
+
+
+_YAML_PATH = re.compile(r"^  ['\"]?/[^\n]*:[ \t]*$", re.MULTILINE)  # a path under `paths:`, two spaces in
+_YAML_VERSION = re.compile(r"^(?:openapi|swagger):[ \t]*['\"]?([\w.]+)", re.MULTILINE)
+_MODEL_KEY = re.compile(r"^[ \t-]*['\"]?model['\"]?[ \t]*:|\bname:[ \t]*['\"]?model['\"]?[ \t]*$|\"model\"\s*:",
+                        re.MULTILINE)
+
+
+def anchor(doc: Document) -> Anchor:
+    """An OpenAPI document with paths and at least one `model` property or parameter. The whole
+    document is read (libyaml events, no matching), so a body cut mid-structure has no anchor."""
+    text = decode(doc.body, doc.content_type)
+    walk = _Walk(Matcher([]))
+    data: Any = None
+    try:
+        if _looks_like_json(text):
+            data = json.loads(text)
+            _walk_json(data, walk)
+        else:
+            _walk_yaml(text, walk)
+    except (ValueError, RecursionError, ParseError):  # JSONDecodeError is a ValueError
+        return Anchor(False, "not YAML or JSON")
+    if walk.root_kind != "mapping" or "paths" not in walk.root_keys:
+        return Anchor(False, "no OpenAPI `paths`")
+    if isinstance(data, dict):
+        paths = len(data["paths"]) if isinstance(data.get("paths"), dict) else 0
+        version = str(data.get("openapi") or data.get("swagger") or "?")
+    else:
+        paths = len(_YAML_PATH.findall(text))
+        m = _YAML_VERSION.search(text)
+        version = m.group(1) if m else "?"
+    models = len(_MODEL_KEY.findall(text))
+    return Anchor(paths > 0 and models > 0, f"OpenAPI {version}: {paths} paths, {models} `model` slots")
+
+
+KIND = Kind(
+    name="openapi_spec",
+    parse=parse,
+    anchor=anchor,
+    evidence_types=(EvidenceType.SPEC_VALUE, EvidenceType.SPEC_MENTION),
+    reads="OpenAI's OpenAPI spec, YAML or JSON (3 MB); `spec_value` is an `enum`, `example`, `default` "
+          "or `const` of a `model` property or parameter",
+)

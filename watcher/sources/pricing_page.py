@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from ..evidence import EvidenceType, Signal, Signals, bounded, clip
 from ..targets import Matcher
-from . import Document
-from ._text import add_mentions, blocks, document_text
+from . import Anchor, Document, Kind
+from ._text import add_mentions, blocks, document_text, read_blocks
 
 TOP = "(top)"  # where a mention before the first heading is
 
@@ -38,3 +38,21 @@ def parse(doc: Document, matcher: Matcher) -> list[Signal]:
             continue
         add_mentions(found, hits, "title" if block.kind == "title" else (heading or TOP), block.text)
     return bounded(found.kept)
+
+
+def anchor(doc: Document) -> Anchor:
+    """Pricing tables: rows of two cells or more."""
+    items = read_blocks(doc)
+    if items is None:
+        return Anchor(False, "a bot-challenge page")
+    rows = sum(1 for b in items if b.kind == "row" and len(b.cells) >= 2)
+    return Anchor(rows > 0, f"pricing tables: {rows} rows")
+
+
+KIND = Kind(
+    name="pricing_page",
+    parse=parse,
+    anchor=anchor,
+    evidence_types=(EvidenceType.PRICING_ROW, EvidenceType.PAGE_MENTION),
+    reads="a pricing page, HTML or Markdown; `pricing_row` is a table row whose model cell names the target",
+)

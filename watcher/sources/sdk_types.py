@@ -16,8 +16,8 @@ from urllib.parse import urlparse
 
 from ..evidence import EvidenceType, Signal, Signals, bounded, clip
 from ..targets import Matcher
-from . import Document
-from ._text import document_text, snippet
+from . import Anchor, Document, Kind
+from ._text import decode, document_text, is_challenge, snippet
 
 _PY_TOKENS = re.compile(
     r"""(?P<comment>\#[^\n]*)
@@ -367,3 +367,38 @@ def parse(doc: Document, matcher: Matcher) -> list[Signal]:
             lambda token=token, m=m: _excerpt(text, token, m.start, m.end),
         )
     return bounded(found.kept)
+
+
+_GO_TYPED_CONST = re.compile(r"\s*(?:const\s+)?\w+\s+([\w.]+)\s*=\s*$")
+
+
+def anchor(doc: Document) -> Anchor:
+    """A type whose values are string literals (a `Literal[...]` alias, a string-literal union, typed
+    constants), preferring one named like a model type. A file that became a re-export has none."""
+    text = decode(doc.body, doc.content_type)
+    if is_challenge(text):
+        return Anchor(False, "a bot-challenge page")
+    src = _Source(doc, text)
+    values: dict[str, int] = {}
+    for token in src.tokens:
+        if token.kind == "string" and token.inner_end > token.inner_start:
+            symbol = src.value_of(token)
+            if symbol is not None and src.lang == "go":  # group `ImageModelX ImageModel = "x"` by its type
+                line = src.masked[src.masked.rfind("\n", 0, token.start) + 1 : token.start]
+                typed = _GO_TYPED_CONST.match(line)
+                symbol = typed.group(1) if typed else symbol
+            if symbol is not None:
+                values[symbol] = values.get(symbol, 0) + 1
+    if not values:
+        return Anchor(False, f"no string-literal type in this {src.lang} file")
+    best = max(values, key=lambda name: ("model" in name.lower(), values[name]))
+    return Anchor(True, f"{best} {'constants' if src.lang == 'go' else 'alias'}: {values[best]} ids")
+
+
+KIND = Kind(
+    name="sdk_types",
+    parse=parse,
+    anchor=anchor,
+    evidence_types=(EvidenceType.SDK_VALUE, EvidenceType.SDK_MENTION),
+    reads="generated SDK files: Python `Literal[...]`, TypeScript unions, Go constants",
+)
