@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pytest
+
 from watcher.decide import ProbeFacts, ReleaseState, decide_verdict, due_notices, release_changes
 from watcher.evidence import Authority, Verdict
 
@@ -32,7 +34,7 @@ def test_confirmed_when_a_first_party_source_lists_it_even_if_another_is_down():
 
 
 def test_third_party_evidence_never_raises_the_verdict():
-    outcomes = {"spec": "ok", "sdk": "ok", "page/gpt-image-2": "not_found", "gateway": "ok"}
+    outcomes = {"spec": "ok", "sdk": "ok", "page/gpt-image-2": "absent", "gateway": "ok"}
     v = decide_verdict("gpt-image-2", SOURCES, outcomes, [live("gateway", "confirmed", "third_party")])
     assert v.verdict is Verdict.NO_EVIDENCE
     assert v.other_authority == ("gateway",)
@@ -43,6 +45,17 @@ def test_a_source_that_could_not_be_read_makes_it_unknown_never_absent():
     v = decide_verdict("gpt-image-2", SOURCES, outcomes, [])
     assert v.verdict is Verdict.UNKNOWN and v.unread == ("sdk",)
     assert "could not be read (sdk)" in v.summary()
+
+
+@pytest.mark.parametrize("broken", ["not_found", "empty", "truncated", "format_changed"])
+def test_a_broken_source_is_unread_not_absent(broken):
+    outcomes = {"spec": "ok", "sdk": broken, "page/gpt-image-2": "ok"}
+    v = decide_verdict("gpt-image-2", SOURCES, outcomes, [])
+    assert v.verdict is Verdict.UNKNOWN and v.unread == ("sdk",)
+    # while another first-party source confirms, the broken one changes nothing
+    assert decide_verdict("gpt-image-2", SOURCES, outcomes, [live("spec", "confirmed")]).verdict is Verdict.CONFIRMED
+    down = due_notices(facts(source="sdk", outcome=broken, failure_streak=3))
+    assert [(n.kind, n.payload["state"]) for n in down] == [("source_health", "down")]
 
 
 def test_never_probed_is_unknown():
