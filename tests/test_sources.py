@@ -119,12 +119,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # A real document per kind whose anchor structure is present (its summary says what was found).
 ANCHORED: dict[str, tuple[str, str, str]] = {
-    "changelog": ("openai/openai-python/CHANGELOG-2025-12-16-f94256da.md", "", "dated entries"),
+    "changelog": ("openai/developers-docs/changelog-2026-07-22.md", "", "144 dated entries, newest 2026-07-22"),
     "feed": ("docs/releases.atom", "", "3 entries"),
     "model_page": ("docs/model-gpt-image-2.md", "", "Model ID line"),
     "models_api": ("docs/models-list-after.json", "", "model list"),
     "openapi_spec": ("openai/openai-openapi/openapi-2026-08-20-b8d775d.yaml", "", "paths"),
-    "pricing_page": ("docs/pricing-after.md", "", "rows"),
+    "pricing_page": ("openai/developers-docs/pricing-a30a622.md", "", "rows"),
+    "guide_page": ("openai/developers-docs/guides-image-generation-d4e9eef.md", "", "set a model"),
+    "model_index": ("openai/developers-docs/models-a30a622.md", "", "96 model pages linked"),
     "sdk_types": ("openai/openai-python/image_model-2026-05-05-0ba55d75.py", "image_model.py", "ImageModel alias: 8 ids"),
 }
 
@@ -413,6 +415,8 @@ LOOKALIKE_BODIES: dict[str, str] = {
     "feed": '<feed xmlns="http://www.w3.org/2005/Atom"><title>r</title>'
     + "".join(f"<entry><id>{i}</id><title>{i}</title></entry>" for i in LOOKALIKES)
     + "</feed>",
+    "guide_page": "# Guide\n\n" + "".join(f'```python\nclient.images.generate(model="{i}")\n```\n\n' for i in LOOKALIKES),
+    "model_index": "# Models\n\n" + "".join(f"- [{i}](/api/docs/models/{i}.md): x\n" for i in LOOKALIKES),
 }
 
 
@@ -423,9 +427,9 @@ def test_lookalike_ids_never_count_as_the_target(kind: str) -> None:
     assert run(kind, LOOKALIKE_BODIES[kind].replace(LOOKALIKES[0], "gpt-image-2")) != []
 
 
-@pytest.mark.parametrize("kind", ["pricing_page", "model_page"])
+@pytest.mark.parametrize("kind", ["model_page"])
 def test_html_and_markdown_twins_agree(kind: str) -> None:
-    stem = {"pricing_page": "pricing-after", "model_page": "model-gpt-image-2"}[kind]
+    stem = {"model_page": "model-gpt-image-2"}[kind]
     html = run(kind, fixture(f"docs/{stem}.html"))
     md = run(kind, fixture(f"docs/{stem}.md"))
     # the HTML pricing table has a caption its twin lacks, and only the HTML page has a <title>
@@ -434,10 +438,16 @@ def test_html_and_markdown_twins_agree(kind: str) -> None:
     assert html_keys == md_keys
 
 
+PRICING_BEFORE_AFTER = {
+    "html": ("docs/pricing-before.html", "docs/pricing-after.html"),
+    "md": ("openai/developers-docs/pricing-a30a622-without-gpt-image-2.md", "openai/developers-docs/pricing-a30a622.md"),
+}
+
+
 @pytest.mark.parametrize("ext", ["html", "md"])
 def test_unrelated_rows_keep_their_locations_when_the_page_changes(ext: str) -> None:
-    before = run("pricing_page", fixture(f"docs/pricing-before.{ext}"), "gpt-image-1.5")
-    after = run("pricing_page", fixture(f"docs/pricing-after.{ext}"), "gpt-image-1.5")
+    before = run("pricing_page", fixture(PRICING_BEFORE_AFTER[ext][0]), "gpt-image-1.5")
+    after = run("pricing_page", fixture(PRICING_BEFORE_AFTER[ext][1]), "gpt-image-1.5")
     rows_before = {k for k in keys(before) if k[0] == "pricing_row"}
     assert rows_before and rows_before == {k for k in keys(after) if k[0] == "pricing_row"}
 
@@ -495,6 +505,9 @@ MANY_BODIES: dict[str, str] = {
     "feed": '<feed xmlns="http://www.w3.org/2005/Atom"><title>gpt-image-2</title>'
     + "".join(f"<entry><id>e{i}</id><title>gpt-image-2</title></entry>" for i in range(MANY))
     + "</feed>",
+    "guide_page": "".join(f'## S{i}\n\ngpt-image-2\n\n```py{i}\nmodel="gpt-image-2" # gpt-image-2\n```\n\n' for i in range(MANY)),
+    "model_index": "".join(f"## S{i}\n\n- [gpt-image-2](/models/gpt-image-2-{2000 + i // 372:04d}-{i // 31 % 12 + 1:02d}-"
+                           f"{i % 31 + 1:02d}.md) gpt-image-2\n" for i in range(MANY)),
 }
 
 
@@ -586,7 +599,7 @@ def test_html_blocks_drop_invisible_text() -> None:
 
 def test_markdown_headings_inside_code_fences_are_code() -> None:
     blocks = _text.markdown_blocks("# Real\n\n```bash\n# not a heading\n```\n")
-    assert [(b.kind, b.text) for b in blocks] == [("heading", "Real"), ("text", "# not a heading")]
+    assert [(b.kind, b.text, b.lang) for b in blocks] == [("heading", "Real", ""), ("code", "# not a heading", "bash")]
 
 
 def test_is_html_prefers_the_content_type_then_sniffs() -> None:

@@ -68,6 +68,8 @@ class EvidenceType(str, enum.Enum):
     CHANGELOG_ENTRY = "changelog_entry"
     MODEL_PAGE = "model_page"
     FEED_ENTRY = "feed_entry"
+    API_EXAMPLE = "api_example"  # a guide's code example sets `model` to the id
+    MODEL_LISTED = "model_listed"  # an index of model pages links the id's page
     PAGE_MENTION = "page_mention"
 
     @property
@@ -86,6 +88,8 @@ _LEVELS = {
     EvidenceType.CHANGELOG_ENTRY: Level.CONFIRMED,
     EvidenceType.MODEL_PAGE: Level.CONFIRMED,
     EvidenceType.FEED_ENTRY: Level.CONFIRMED,
+    EvidenceType.API_EXAMPLE: Level.CONFIRMED,
+    EvidenceType.MODEL_LISTED: Level.CONFIRMED,
     EvidenceType.PAGE_MENTION: Level.MENTIONED,
 }
 

@@ -17,6 +17,7 @@ from bs4 import GuessedAtParserWarning, MarkupResemblesLocatorWarning, XMLParsed
 
 from ..errors import ParseError
 from ..evidence import EvidenceType, Signals, clip
+from ..targets import Match, Matcher
 from . import Document
 
 # --- decoding ---------------------------------------------------------------------------------
@@ -181,6 +182,26 @@ def find_date(text: str) -> str | None:
     return min(found)[1] if found else None
 
 
+_MONTH_YEAR = re.compile(rf"^\W*({_MONTH_RE})\.?,?\s+(\d{{4}})\W*$", re.IGNORECASE)
+_MONTH_DAY = re.compile(rf"^\W*(?:({_MONTH_RE})\.?\s+(\d{{1,2}})|(\d{{1,2}})\s+({_MONTH_RE})\.?)(?:st|nd|rd|th)?\W*$",
+                        re.IGNORECASE)
+
+
+def month_year(text: str) -> tuple[int, int] | None:
+    """(year, month) of a heading that is only a month and a year: `April, 2026`, `Apr 2026`."""
+    m = _MONTH_YEAR.match(text)
+    return (int(m.group(2)), _MONTHS[m.group(1).lower()]) if m else None
+
+
+def day_in(text: str, year: int) -> str | None:
+    """A heading that is only a month and a day (`Apr 21`, `21 April`), as an ISO date in `year`."""
+    m = _MONTH_DAY.match(text)
+    if not m:
+        return None
+    month, day = (m.group(1), m.group(2)) if m.group(1) else (m.group(4), m.group(3))
+    return _iso(str(year), _MONTHS[month.lower()], day)
+
+
 # --- blocks: HTML and Markdown alike ----------------------------------------------------------
 
 
@@ -189,7 +210,8 @@ class Block:
     """One unit of visible text in reading order.
 
     kind: `title` (the HTML <title> or front-matter title), `heading` (with its level), `caption`
-    (a table's), `row` (a table row, with its cells), `item` (a list item) or `text`.
+    (a table's), `row` (a table row, with its cells), `item` (a list item), `code` (a fenced block or
+    a <pre>, with its language when the markup names one) or `text`.
     """
 
     kind: str
@@ -197,6 +219,7 @@ class Block:
     level: int = 0
     cells: tuple[str, ...] = ()
     date: str | None = None  # a machine-readable date the markup carries (<time datetime=...>)
+    lang: str = ""  # a code block's language (```python, class="language-python")
 
 
 _HTML_SNIFF = re.compile(
@@ -205,12 +228,17 @@ _HTML_SNIFF = re.compile(
 )
 
 
+_MD_START = re.compile(r"\A\ufeff?\s*#{1,6}[ \t]+\S")
+
+
 def is_html(text: str, content_type: str | None = None) -> bool:
     """Whether a document is HTML rather than Markdown (or plain text)."""
     ctype = (content_type or "").split(";", 1)[0].strip().lower()
     if ctype in ("text/html", "application/xhtml+xml"):
         return True
     if ctype in ("text/markdown", "text/x-markdown"):
+        return False
+    if _MD_START.match(text):  # a Markdown twin opens with its `# Title`, and may embed HTML (JSX) later
         return False
     return bool(_HTML_SNIFF.search(text[:4096]))
 
@@ -229,8 +257,13 @@ _CELL_ROLES = ("cell", "gridcell", "columnheader", "rowheader")
 _BREAKING = _BLOCK_TAGS | set(_HEADINGS) | {"tr", "td", "th", "caption", "title", "br", "li"}
 
 
+# Hyphens that look like `-` (U+2010 hyphen, U+2011 non-breaking hyphen, U+2012 figure dash): docs
+# tables write `2026‑03‑26` and could write an id the same way.
+_HYPHENS = str.maketrans({"\u2010": "-", "\u2011": "-", "\u2012": "-"})
+
+
 def _collapse(text: str) -> str:
-    return " ".join(text.split())
+    return " ".join(text.translate(_HYPHENS).split())
 
 
 def _last_descendant(tag: Tag) -> Tag | NavigableString:
@@ -271,6 +304,23 @@ def _time_of(tag: Tag) -> str | None:
         if isinstance(value, str):
             return find_date(value)
     return None
+
+
+_LANG_CLASS = re.compile(r"^(?:language|lang)-([\w+#.-]+)$")
+
+
+def _code_lang(pre: Tag) -> str:
+    """The language a <pre> (or its <code>) names in a `language-x` class or a data-language."""
+    for tag in (pre, pre.find("code")):
+        if isinstance(tag, Tag):
+            lang = tag.get("data-language") or tag.get("data-lang")
+            if isinstance(lang, str) and lang:
+                return lang.lower()
+            for cls in tag.get("class") or ():
+                m = _LANG_CLASS.match(cls)
+                if m:
+                    return m.group(1).lower()
+    return ""
 
 
 def _row_cells(row: Tag) -> tuple[str, ...]:
@@ -319,9 +369,11 @@ def html_blocks(text: str) -> list[Block]:
             continue
         if isinstance(node, Tag):
             name = node.name
-            if name in _HEADINGS or name in ("title", "caption") or name == "tr" or node.get("role") == "row":
+            if name in _HEADINGS or name in ("title", "caption", "pre") or name == "tr" or node.get("role") == "row":
                 flush("text")
-                if name in _HEADINGS:
+                if name == "pre":
+                    block = Block("code", _visible_text(node), lang=_code_lang(node))
+                elif name in _HEADINGS:
                     block = Block("heading", _visible_text(node), level=_HEADINGS[name], date=_time_of(node))
                 elif name in ("title", "caption"):
                     block = Block(name, _visible_text(node))
@@ -420,6 +472,7 @@ def markdown_blocks(text: str) -> list[Block]:
         if fence:
             flush()
             marker = fence.group(1)
+            info = line[fence.end() :].strip().split()
             code: list[str] = []
             i += 1
             while i < len(lines) and not lines[i].lstrip().startswith(marker):
@@ -427,7 +480,7 @@ def markdown_blocks(text: str) -> list[Block]:
                 i += 1
             body = _collapse(" ".join(code))
             if body:
-                out.append(Block("text", body))
+                out.append(Block("code", body, lang=info[0].strip("{}.").lower() if info else ""))
             i += 1
             in_table = False
             continue
@@ -486,7 +539,13 @@ def markdown_blocks(text: str) -> list[Block]:
     return out
 
 
-def add_mentions(found: Signals, hits: list, location: str, text: str) -> None:  # type: ignore[type-arg]
+def id_hits(matcher: Matcher, text: str) -> list[Match]:
+    """The places `text` names a target *as an id*: spelled as ids are, in lower case. `GPT-Image-2`
+    is a display name (of `gpt-image-2`), and so is `GPT-6` in "GPT-6 Sol" (of `gpt-6-sol`)."""
+    return [m for m in matcher.find(text) if text[m.start : m.end] == m.model_id]
+
+
+def add_mentions(found: Signals, hits: list[Match], location: str, text: str) -> None:
     """Each hit as a page mention at `location`, its excerpt cut from `text` around it."""
     for m in hits:
         found.add(m.target, m.model_id, EvidenceType.PAGE_MENTION, location,

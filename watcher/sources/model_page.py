@@ -1,7 +1,7 @@
 """A model's own docs page, HTML or its Markdown twin (the source's `{target}` is the page's model).
 When the page's <title>, its first h1 (the first Markdown `#` heading) or a `Model ID: gpt-image-2`
-line names the target, that yields model_page; other mentions yield page_mention. A page that names
-nothing is an answer too: absent.
+line names the target as an id, that yields model_page; other mentions yield page_mention. Display
+names (`# GPT-Image-2`) never count. A page that names nothing is an answer too: absent.
 
 Locations are `title`, `h1`, `model-id`, or for a mention its nearest heading.
 """
@@ -13,7 +13,7 @@ import re
 from ..evidence import EvidenceType, Signal, Signals, bounded, clip
 from ..targets import Matcher
 from . import Anchor, Document, Kind
-from ._text import blocks, document_text, read_blocks, snippet
+from ._text import blocks, document_text, id_hits, read_blocks, snippet
 
 # The label of the id line; what follows it (the id) is the matcher's business.
 _MODEL_ID_LABEL = re.compile(r"\bmodel[\s_-]*id\b[\s:：|=`'\"]*", re.IGNORECASE)
@@ -49,7 +49,7 @@ def parse(doc: Document, matcher: Matcher) -> list[Signal]:
                 slot = "h1"
         id_starts = _id_positions(block.text) | ({0} if after_label else set())
         after_label = _is_label(block.text)
-        for m in matcher.find(block.text):
+        for m in id_hits(matcher, block.text):  # `# GPT-Image-1.5` is a display name
             where = slot or ("model-id" if m.start in id_starts else None)
             if where is not None and (own is None or m.target == own):
                 kind, location = EvidenceType.MODEL_PAGE, where

@@ -1,6 +1,7 @@
 """A pricing page, HTML or its Markdown twin. A table row (<tr>, an element with role=row, a Markdown
-`| a | b |` row) whose cells name the target yields pricing_row; a mention anywhere else on the page
-yields page_mention.
+`| a | b |` row) whose model cell (the first: `gpt-5.5 (<272K context length)` names `gpt-5.5`) names
+the target yields pricing_row; the target in another cell (a deprecation's replacement) or anywhere
+else on the page yields page_mention. Display names (`GPT Image 2`) never count.
 
 A row is located by its table's heading or caption and its first cell (`Image generation >
 gpt-image-2`), a mention by its nearest heading. Script, style, comments and attribute values (alt,
@@ -12,7 +13,7 @@ from __future__ import annotations
 from ..evidence import EvidenceType, Signal, Signals, bounded, clip
 from ..targets import Matcher
 from . import Anchor, Document, Kind
-from ._text import add_mentions, blocks, document_text, read_blocks
+from ._text import add_mentions, blocks, document_text, id_hits, read_blocks
 
 TOP = "(top)"  # where a mention before the first heading is
 
@@ -27,14 +28,18 @@ def parse(doc: Document, matcher: Matcher) -> list[Signal]:
             heading = context = clip(block.text, 120)
         elif block.kind == "caption":
             context = clip(block.text, 120)
-        hits = list(matcher.find(block.text))
+        hits = id_hits(matcher, block.text)
         if not hits:
             continue
-        if block.kind == "row":
-            key = clip(block.cells[0], 120) if block.cells else ""
+        if block.kind == "row" and block.cells:
+            key = clip(block.cells[0], 120)
             location = f"{context} > {key}" if context else key
+            priced = {m.model_id for m in id_hits(matcher, block.cells[0])}  # the model cell
             for m in hits:
-                found.add(m.target, m.model_id, EvidenceType.PRICING_ROW, location, lambda b=block: clip(b.text))
+                if m.model_id in priced:
+                    found.add(m.target, m.model_id, EvidenceType.PRICING_ROW, location, lambda b=block: clip(b.text))
+                else:  # named in another column: a deprecation's replacement, a note
+                    add_mentions(found, [m], location, block.text)
             continue
         add_mentions(found, hits, "title" if block.kind == "title" else (heading or TOP), block.text)
     return bounded(found.kept)
