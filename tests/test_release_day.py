@@ -2,8 +2,8 @@
 
 A loopback server replays OpenAI's real docs captures (tests/fixtures/openai/developers-docs/) as they
 stood before 21 April 2026 and on it; the day-before versions are the real captures with the release's
-lines taken out (the changelog's newer entries and the 21 April one, the pricing rows, the index link;
-the guide's examples still set the previous model). `watcher run --once` runs as cron runs it; Slack,
+lines taken out (the changelog's newer entries and the 21 April one; the pricing rows and the index link,
+as in the `-without-gpt-image-2` captures; the guide's examples still set the previous model). `watcher run --once` runs as cron runs it; Slack,
 webhook and e-mail receivers are real local servers.
 """
 
@@ -44,11 +44,6 @@ def _changelog(until: str | None) -> bytes:
     return (head + "## April, 2026\n\n" + until + rest.split(until, 1)[1]).encode()
 
 
-def _without(name: str, marker: str) -> bytes:
-    return "".join(line for line in (DOCS / name).read_text().splitlines(keepends=True)
-                   if marker not in line).encode()
-
-
 def _model_page() -> bytes:
     """gpt-image-2's page in the shape of the real gpt-image-1.5 page."""
     return ((DOCS / "models-gpt-image-1.5.md").read_text().replace("GPT-Image-1.5", "GPT-Image-2")
@@ -58,10 +53,10 @@ def _model_page() -> bytes:
 # name, kind, path, the day before, release day. The models index and the guide need their kinds.
 DOC_SOURCES = [
     ("changelog", "changelog", "/api/docs/changelog.md", _changelog("### Apr 15"), _changelog("### Apr 21")),
-    ("pricing", "pricing_page", "/api/docs/pricing.md", _without("pricing-a30a622.md", "| gpt-image-2 |"),
+    ("pricing", "pricing_page", "/api/docs/pricing.md", (DOCS / "pricing-a30a622-without-gpt-image-2.md").read_bytes(),
      (DOCS / "pricing-a30a622.md").read_bytes()),
     ("model-page", "model_page", "/api/docs/models/{target}.md", None, _model_page()),
-    ("models-index", "model_index", "/api/docs/models.md", _without("models-a30a622.md", "[GPT-Image-2]"),
+    ("models-index", "model_index", "/api/docs/models.md", (DOCS / "models-a30a622-without-gpt-image-2.md").read_bytes(),
      (DOCS / "models-a30a622.md").read_bytes()),
     ("guide", "guide_page", "/api/docs/guides/image-generation.md",
      (DOCS / "guides-image-generation-d4e9eef.md").read_text().replace("gpt-image-2", "gpt-image-1.5").encode(),
