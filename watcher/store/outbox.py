@@ -149,19 +149,24 @@ def mentioned_before(conn: Connection, targets: Sequence[str], before_run_id: in
 
 
 # ------------------------------------------------------------------ releases: one per burst
+# One advisory lock for every release decision on PostgreSQL ("watcher.releases" as a 63-bit number): held
+# to the end of the transaction, taken before any release row is read or written, so decisions serialise
+# without the deadlocks that per-target row locks taken in different orders by batched probes could make.
+RELEASES_LOCK = 0x77617463_6872656C
+
+
 def lock_releases(conn: Connection, targets: Sequence[str], now: datetime) -> dict[str, ReleaseState]:
-    """The targets' releases, their rows locked until the transaction ends, so that probes confirming a
-    target at the same moment (one cycle's batches, replicas) decide one after the other. A missing row
-    is created first (epoch 0, closed): there must be a row to lock, and a replica's concurrent insert
-    makes ours wait for its commit, then see its row."""
+    """The targets' releases, read under a lock held until the transaction ends, so that probes confirming
+    a target at the same moment (one cycle's batches, replicas) decide one after the other and each sees
+    what the one before decided. SQLite needs nothing more: a write transaction is already exclusive."""
     R = S.releases
     names = sorted(set(targets))
     if not names:
         return {}
-    insert_ignore(conn, R, ["target"], [dict(target=t, epoch=0, open=False, changed_at=now) for t in names])
-    q = select(R.c.target, R.c.epoch, R.c.open).where(R.c.target.in_(names)).order_by(R.c.target)
     if conn.dialect.name == "postgresql":
-        q = q.with_for_update()
+        conn.execute(select(func.pg_advisory_xact_lock(RELEASES_LOCK)))
+    insert_ignore(conn, R, ["target"], [dict(target=t, epoch=0, open=False, changed_at=now) for t in names])
+    q = select(R.c.target, R.c.epoch, R.c.open).where(R.c.target.in_(names))
     return {r.target: ReleaseState(epoch=r.epoch, open=bool(r.open)) for r in conn.execute(q)}
 
 
