@@ -36,6 +36,7 @@ from watcher.evidence import EvidenceType, Outcome, Signal
 from watcher.fetch import Fetcher
 from watcher.notify import make_hook
 from watcher.store import Probe, Store, runs
+from watcher.store.schema import HEAD_REVISION
 
 OPENAI = Path(__file__).parent / "fixtures" / "openai"
 PY_BEFORE = (OPENAI / "openai-python" / "image_model-2025-12-16-9dc1d1a0.py").read_bytes()
@@ -85,13 +86,15 @@ url = "http://127.0.0.1:9/never-delivered"
 def record_release(tmp: Path, server: FixtureServer, db_url: str | None = None) -> Path:
     """Four real probe cycles: (1) the spec names gpt-image-2 in prose, the gateway lists it, the pricing
     page fails; (2) openai-python lists it: confirmed; (3) the spec accepts it as an enum value;
-    (4) openai-python's file goes back to the old version: its evidence vanishes. Returns the config."""
+    (4) openai-python's file goes back to the old version, (5) and still is: at this second answer without
+    it, its evidence vanishes. Returns the config."""
     path = write_config(tmp, server, db_url)
     config = load_config(path, env={})
     store = Store(config.database_url)
     server.route("/pricing.md", b"upstream down", status=503)
     server.route("/gateway/models.py", GATEWAY, content_type="text/x-python")
-    steps = [(PY_BEFORE, SPEC_PROSE), (PY_AFTER, SPEC_PROSE), (PY_AFTER, SPEC_ENUM), (PY_BEFORE, SPEC_ENUM)]
+    steps = [(PY_BEFORE, SPEC_PROSE), (PY_AFTER, SPEC_PROSE), (PY_AFTER, SPEC_ENUM), (PY_BEFORE, SPEC_ENUM),
+             (PY_BEFORE, SPEC_ENUM)]
     with Fetcher() as fetcher:
         for py, spec in steps:
             server.route("/openai-python/src/openai/types/image_model.py", py, content_type="text/plain")
@@ -397,7 +400,7 @@ def test_report_is_one_static_page_with_verdicts_evidence_timeline_and_health(wo
     assert any(r[0].startswith("gateway third_party") for r in rows)  # shown, last, never counted
     assert all(r[5].endswith("UTC") and r[6].endswith("UTC") for r in rows)
     gone = target.find("details")
-    assert "openai-python" in gone.text and "sdk_value" in gone.text  # vanished in step 4
+    assert "openai-python" in gone.text and "sdk_value" in gone.text  # vanished in step 5
     # the timeline across sources
     timeline = target.find("h3", string=lambda s: s and s.startswith("Timeline")).find_next("table")
     order = [tr.find_all("td")[2].get_text(strip=True) for tr in timeline.tbody.find_all("tr")]
@@ -407,7 +410,7 @@ def test_report_is_one_static_page_with_verdicts_evidence_timeline_and_health(wo
     health = {tr.find_all("td")[0].get_text(" ", strip=True).split()[0]: [td.get_text(" ", strip=True)
               for td in tr.find_all("td")] for tr in soup.find(id="sources").tbody.find_all("tr")}
     pricing = health["openai-pricing"]
-    assert pricing[2].startswith("http_error") and "HTTP 503" in pricing[2] and pricing[5] == "4"
+    assert pricing[2].startswith("http_error") and "HTTP 503" in pricing[2] and pricing[5] == "5"
     assert "503" in pricing[7]
     assert health["openai-python"][2].startswith("ok") and health["openai-python"][5] == ""
 
@@ -549,7 +552,7 @@ def test_a_change_recorded_while_pruning_keeps_the_document_it_is_compared_again
     assert e.diff.base_snapshot.content_hash == hashlib.sha256(b"A\n").hexdigest()
 
 
-def test_upgrading_a_database_with_history_to_0002_keeps_it_and_prunes(tmp_path, db_url):
+def test_upgrading_a_database_with_history_from_0001_keeps_it_and_prunes(tmp_path, db_url):
     """0002 indexes the references prune deletes by and takes the foreign key off last_probe_run_id
     (SQLite by copying the table): the history, the one-live-row index and the other keys survive."""
     from sqlalchemy import inspect
@@ -559,6 +562,10 @@ def test_upgrading_a_database_with_history_to_0002_keeps_it_and_prunes(tmp_path,
     migrate.upgrade(Store(db_url, migrate=False).engine, "0001")
     config, store, src = _seeded_config(tmp_path, db_url, migrate=False)
     assert store.schema_revision() == "0001"
+    # Today's code writes signals.missed_at (0003); lend the 0001 table that column while seeding, then
+    # take it off again, so the upgrade starts from the 0001 shape with its history in it.
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE signals ADD COLUMN missed_at TIMESTAMP")
     old = utcnow() - timedelta(days=200)
     store.record_probe(src, Probe(Outcome.OK, old, 5, 200, 2, body=b"A\n", signals=[]), every=900)
     for i in range(1, 30):
@@ -567,8 +574,10 @@ def test_upgrading_a_database_with_history_to_0002_keeps_it_and_prunes(tmp_path,
         store.record_probe(src, Probe(Outcome.OK, old + timedelta(days=i), 5, 200, 2, body=body, signals=signals),
                            every=900)
     before = store.history()
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE signals DROP COLUMN missed_at")
     migrate.upgrade(store.engine)
-    assert store.schema_revision() == "0002" and store.history() == before
+    assert store.schema_revision() == HEAD_REVISION and store.history() == before
     indexes = {i["name"]: i for i in inspect(store.engine).get_indexes("signals")}
     assert indexes["uq_signals_live"]["unique"] and "ix_signals_first_probe_run_id" in indexes
     fks = {fk["constrained_columns"][0] for fk in inspect(store.engine).get_foreign_keys("signals")}
