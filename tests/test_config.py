@@ -33,7 +33,15 @@ def test_shipped_default_config_loads_with_gpt_image_2_and_first_party_sources()
     cfg = load_config(ROOT / "config" / "watcher.toml", env={})
     assert cfg.target_ids == ("gpt-image-2",)
     kinds = {s.kind for s in cfg.sources}
-    assert kinds == {"models_api", "openapi_spec", "sdk_types", "pricing_page", "changelog", "model_page", "feed"}
+    assert kinds == {"models_api", "openapi_spec", "sdk_types", "pricing_page", "changelog", "model_page", "feed",
+                     "guide_page", "model_index"}
+    # the docs pages are read as their Markdown twins; openai-node's branch is `main` (`master` answers 404)
+    docs = [s for s in cfg.sources if s.host == "developers.openai.com"]
+    assert len(docs) == 5 and all(s.url.endswith(".md") for s in docs)
+    assert cfg.source("openai-image-generation-guide").url == \
+        "https://developers.openai.com/api/docs/guides/image-generation.md"
+    assert cfg.source("openai-models-index").url == "https://developers.openai.com/api/docs/models.md"
+    assert "/openai-node/main/" in cfg.source("openai-node-images").url
     assert all(s.authority.value == "first_party" for s in cfg.sources)
     # without a key the API sources are not configured, the others are
     api = [s for s in cfg.sources if s.kind == "models_api"]
@@ -105,3 +113,54 @@ def test_several_targets_and_families(tmp_path):
                                             ("500ms", 0.5)])
 def test_durations(value, seconds):
     assert parse_duration(value) == seconds
+
+
+# --- a kind declares its own keys ------------------------------------------------------------------
+
+PLUGIN = '''"""A test kind. Yields page_mention for any line naming the target."""
+from watcher.evidence import EvidenceType
+from watcher.sources import Anchor, Kind, Option
+
+
+def _lines(value):
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError("must be a whole number of lines, at least 1")
+    return value
+
+
+KIND = Kind(name="lines_kind", parse=lambda doc, matcher: [], anchor=lambda doc: Anchor(bool(doc.body), "lines"),
+            evidence_types=(EvidenceType.PAGE_MENTION,), reads="lines",
+            options=(Option("max_lines", _lines, "read at most this many lines"),))
+'''
+
+
+@pytest.fixture
+def extra_kind(tmp_path: Path):
+    """A kind module dropped beside the shipped ones: adding a kind is one module."""
+    import sys
+
+    import watcher.sources as registry
+
+    folder = tmp_path / "kinds"
+    folder.mkdir()
+    (folder / "lines_kind.py").write_text(PLUGIN)
+    registry.__path__.append(str(folder))
+    registry.names.cache_clear()
+    yield "lines_kind"
+    registry.__path__.remove(str(folder))
+    registry.names.cache_clear()
+    sys.modules.pop("watcher.sources.lines_kind", None)
+
+
+def test_a_new_kind_module_is_accepted_with_its_own_keys_and_their_checks(tmp_path: Path, extra_kind: str) -> None:
+    from watcher.sources import names
+
+    assert extra_kind in names()
+    text = BASE.replace('kind = "sdk_types"', f'kind = "{extra_kind}"\nmax_lines = 40')
+    cfg = load_config(write(tmp_path, text), env={})
+    assert cfg.sources[0].kind == extra_kind and cfg.sources[0].option("max_lines") == 40
+    with pytest.raises(ConfigError, match="sources.py.max_lines: must be a whole number of lines"):
+        load_config(write(tmp_path, text.replace("max_lines = 40", "max_lines = 0")), env={})
+    # another kind does not accept that key
+    with pytest.raises(ConfigError, match="max_lines"):
+        load_config(write(tmp_path, BASE.replace('kind = "sdk_types"', 'kind = "sdk_types"\nmax_lines = 40')), env={})

@@ -1,4 +1,4 @@
-"""The seven source-kind parsers: real OpenAI documents and hand-written pages in, signals out.
+"""Every source-kind parser: real OpenAI documents and hand-written pages in, signals out.
 
 Most behaviour is the table in fixtures/cases.toml (a document beside what must come out of it);
 the tests below it cover what a table cannot: hostile input, bounds, stability of locations.
@@ -205,6 +205,123 @@ def test_readme_kinds_table_is_the_registrys() -> None:
     assert table() in readme
     for kind in names():
         assert f"| `{kind}` |" in readme
+
+
+
+# --- OpenAI's docs pages, as they really are ---------------------------------------------------------
+
+DOCS = "openai/developers-docs"
+CHANGELOG = f"{DOCS}/changelog-2026-07-22.md"
+
+
+def test_real_changelog_keys_do_not_move_when_a_newer_month_is_added_on_top() -> None:
+    body = fixture(CHANGELOG).decode()
+    newer = body.replace(
+        "## July, 2026\n",
+        "## August, 2026\n\n### Aug 20\n\nFeature · Model: gpt-image-2 · API: v1/batch\n\n"
+        "Batch now runs `gpt-image-2` jobs at half price.\n\n### Aug 20\n\nFix\n\nFixed `gpt-image-2` edits.\n\n"
+        "## July, 2026\n",
+        1,
+    )
+    old = {s.key: s.published for s in run("changelog", body)}
+    new = {s.key: s.published for s in run("changelog", newer)}
+    assert old.items() < new.items()
+    added = {k[2]: v for k, v in new.items() if k not in old}
+    # the same day heads two entries, told apart by their first tag
+    assert added == {"2026-08-20 > Feature": "2026-08-20", "2026-08-20 > Fix": "2026-08-20"}
+
+
+def test_a_changelog_tag_line_names_the_entrys_models_and_snapshots() -> None:
+    body = "## April, 2026\n\n### Apr 21\n\nFeature · Model: gpt-image-2-2026-04-21 · API: v1/images/edits\n\nNew.\n"
+    assert keys(run("changelog", body)) == {("changelog_entry", "gpt-image-2-2026-04-21", "2026-04-21 > Feature")}
+
+
+def test_changelog_near_misses_and_display_names_stay_out() -> None:
+    body = (
+        "## September, 2026\n\n### Sep 3\n\nFeature · Model: gpt-image-2.5-sunburst · Model: gpt-image-2.5-flare\n\n"
+        "Released GPT Image 2.5 Sunburst (`gpt-image-2.5-sunburst`), GPT-Image-2's successor.\n\n"
+        "### Sep 1\n\nFeature · Model: gpt-6-sol\n\nReleased GPT-6 Sol, our flagship.\n"
+    )
+    assert run("changelog", body) == []
+    assert run("changelog", body, "gpt-6") == []
+    assert keys(run("changelog", body, "gpt-6-sol")) == {("changelog_entry", "gpt-6-sol", "2026-09-01 > Feature")}
+
+
+def test_a_day_heading_without_a_month_heading_is_not_a_date() -> None:
+    got = run("changelog", "# Changelog\n\n### Apr 21\n\nReleased `gpt-image-2`.\n")
+    assert keys(got) == {("page_mention", "gpt-image-2", "Apr 21")}
+
+
+def test_a_family_discovers_each_image_id_of_the_real_changelog_and_index_once() -> None:
+    from watcher.targets import Target
+
+    family = Matcher([Target(family="gpt-image-*")])
+    doc = Document(fixture(CHANGELOG))
+    confirmed = {s.target for s in get("changelog").parse(doc, family) if s.evidence_type.value == "changelog_entry"}
+    assert confirmed == {"gpt-image-2", "gpt-image-1.5", "gpt-image-1", "gpt-image-1-mini"}
+    listed = get("model_index").parse(Document(fixture(f"{DOCS}/models-a30a622.md")), family)
+    assert sorted(s.target for s in listed if s.evidence_type.value == "model_listed") == [
+        "gpt-image-1", "gpt-image-1-mini", "gpt-image-1.5", "gpt-image-2"]
+    before = get("model_index").parse(Document(fixture(f"{DOCS}/models-a30a622-without-gpt-image-2.md")), family)
+    assert "gpt-image-2" not in {s.target for s in before}
+
+
+def test_pricing_counts_a_row_only_by_its_model_cell() -> None:
+    # the shape of a deprecations table: the replacement column names the new model
+    body = ("## Deprecations\n\n| Shutdown date | Model | Recommended replacement |\n| --- | --- | --- |\n"
+            "| 2026‑03‑26 | dall-e-3 | gpt-image-2 |\n")
+    assert keys(run("pricing_page", body)) == {("page_mention", "gpt-image-2", "Deprecations > 2026-03-26")}
+
+
+def test_pricing_reads_ids_written_with_non_breaking_hyphens() -> None:
+    body = "## Image\n\n| Model | Input |\n| --- | --- |\n| gpt\u2011image\u20112 | $8.00 |\n"
+    assert keys(run("pricing_page", body)) == {("pricing_row", "gpt-image-2", "Image > gpt-image-2")}
+
+
+def test_a_model_inside_the_image_tool_config_is_an_example_of_it() -> None:
+    body = ("# Guide\n\n## Tool\n\n```javascript\nawait openai.responses.create({\n  model: \"gpt-5.6\",\n"
+            "  tools: [{ type: \"image_generation\", model: \"gpt-image-2\" }],\n});\n```\n")
+    assert keys(run("guide_page", body)) == {("api_example", "gpt-image-2", "Tool > javascript")}
+    assert keys(run("guide_page", body, "gpt-5.6")) == {("api_example", "gpt-5.6", "Tool > javascript")}
+
+
+def test_a_guide_example_that_names_the_model_without_setting_it_is_a_mention() -> None:
+    body = "# Guide\n\n## Tool\n\n```python\n# gpt-image-2 is picked by the tool\nclient.responses.create(model=\"gpt-5.6\")\n```\n"
+    assert keys(run("guide_page", body)) == {("page_mention", "gpt-image-2", "Tool > python")}
+
+
+def test_a_guide_as_html_reads_its_pre_blocks_and_their_language() -> None:
+    body = ("<html><body><h1>Image generation</h1><h2>Generate</h2><p>Use GPT Image 2.</p>"
+            '<pre><code class="language-python">client.images.generate(model="gpt-image-2")</code></pre>'
+            '<pre data-language="bash">curl -F "model=gpt-image-2" https://api.openai.com/v1/images/edits</pre>'
+            "</body></html>")
+    assert keys(run("guide_page", body, content_type="text/html")) == {
+        ("api_example", "gpt-image-2", "Generate > python"), ("api_example", "gpt-image-2", "Generate > bash")}
+
+
+@pytest.mark.parametrize("code", [
+    'model: "gpt-image-2",', 'model="gpt-image-2"', '"model": "gpt-image-2"', "Model: openai.ImageModel(\"gpt-image-2\"),",
+    '.model("gpt-image-2")', 'curl -F "model=gpt-image-2"', "curl -F model='gpt-image-2'",
+    "openai images generate --model gpt-image-2", "openai images generate --model=gpt-image-2",
+    "'model' => 'gpt-image-2'",
+])
+def test_every_style_of_setting_the_model_is_an_example(code: str) -> None:
+    assert keys(run("guide_page", f"## S\n\n```x\n{code}\n```\n")) == {("api_example", "gpt-image-2", "S > x")}
+
+
+def test_a_model_index_listing_stays_put_when_the_index_is_regrouped() -> None:
+    body = fixture(f"{DOCS}/models-a30a622.md").decode()
+    line = "- [GPT-Image-2](/api/docs/models/gpt-image-2.md): State-of-the-art image generation model\n"
+    moved = body.replace(line, "").replace("## Recommended models\n\n", "## Recommended models\n\n" + line)
+    assert moved != body
+    assert keys(run("model_index", body)) == keys(run("model_index", moved)) == {
+        ("model_listed", "gpt-image-2", "models/gpt-image-2")}
+
+
+def test_a_model_index_as_html_reads_its_links() -> None:
+    body = ('<html><body><h2>Image</h2><ul><li><a href="/api/docs/models/gpt-image-2">GPT-Image-2</a></li>'
+            '<li><a href="https://developers.openai.com/api/docs/models/gpt-image-20?x=1">GPT-Image-20</a></li></ul></body></html>')
+    assert keys(run("model_index", body, content_type="text/html")) == {("model_listed", "gpt-image-2", "models/gpt-image-2")}
 
 
 # --- the real specs ------------------------------------------------------------------------------

@@ -281,15 +281,41 @@ def notify_test(obj: Ctx, names: tuple[str, ...]) -> None:
 
 
 @cli.command()
+@click.option("--check", is_flag=True,
+              help="Probe each source once (nothing is stored) and show its HTTP outcome and whether its document "
+                   f"still has the structure its kind reads; exit {EXIT_UNREAD} when one cannot be read or lost it.")
+@click.option("--source", "-s", "names", multiple=True, metavar="NAME", help="With --check: only these sources.")
 @pass_ctx
 @_errors
-def sources(obj: Ctx) -> None:
+def sources(obj: Ctx, check: bool, names: tuple[str, ...]) -> None:
     """The configured sources: kind, authority, interval and URL (secrets shown as ${VAR})."""
+    if check:
+        _check_sources(obj, names)
+        return
     rows = []
     for s in obj.config.sources:
         rows.append([s.name, s.kind, s.authority.value, _every(s.every),
                      "yes" if s.configured else f"no: set {', '.join(s.missing_env)}", s.url_display])
     click.echo(_table(rows, ["source", "kind", "authority", "every", "configured", "url"]))
+
+
+def _check_sources(obj: Ctx, names: tuple[str, ...]) -> None:
+    from .fetch import Fetcher
+    from .preflight import check_sources
+
+    rows, failed = [], 0
+    with Fetcher() as fetcher:
+        for c in check_sources(obj.config, fetcher, names):
+            failed += not c.ok
+            http = f"{c.outcome.value} {c.status}" if c.status else c.outcome.value
+            verdict = "skipped" if c.skipped else "ok" if c.ok else "FAIL"
+            found = ", ".join([f"confirmed: {' '.join(c.confirmed)}"] * bool(c.confirmed)
+                              + [f"mentioned: {' '.join(c.mentioned)}"] * bool(c.mentioned))
+            rows.append([c.source, c.kind, verdict, http, _short(c.anchor, 70), found])
+    click.echo(_table(rows, ["source", "kind", "check", "http", "anchor", "today"]))
+    if failed:
+        click.echo(f"watcher: {failed} source(s) cannot be read or lost their structure", err=True)
+        sys.exit(EXIT_UNREAD)
 
 
 @cli.command()

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # Bump when a parser changes what it finds: stored documents are then parsed again.
-PARSER_VERSION = "1"
+PARSER_VERSION = "2"  # 2: docs changelog dates and tag lines, guide_page, model_index, pricing model cells
 WORKERS = 8
 
 

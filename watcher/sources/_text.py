@@ -7,6 +7,7 @@ page with ParseError so that a block page is never read as "answered, absent".
 from __future__ import annotations
 
 import codecs
+import functools
 import datetime as dt
 import re
 import warnings
@@ -549,4 +550,4 @@ def add_mentions(found: Signals, hits: list[Match], location: str, text: str) ->
     """Each hit as a page mention at `location`, its excerpt cut from `text` around it."""
     for m in hits:
         found.add(m.target, m.model_id, EvidenceType.PAGE_MENTION, location,
-                  lambda m=m: snippet(text, m.start, m.end))
+                  functools.partial(snippet, text, m.start, m.end))

@@ -15,6 +15,7 @@ moves when newer entries are added above.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from ..evidence import EvidenceType, Signal, Signals, bounded, clip
@@ -103,7 +104,8 @@ def parse(doc: Document, matcher: Matcher) -> list[Signal]:
         if block is tags:
             line = tag_line(block.text)
             assert line is not None
-            hits = [m for m in (matcher.match_value(v) for v in line.models) if m is not None]
+            # a tag is an id; `Model: GPT-Image-2` would be a display name, as anywhere else
+            hits = [m for m in (matcher.match_value(v) for v in line.models if v == v.lower()) if m is not None]
         else:
             hits = id_hits(matcher, block.text)
         if not hits:
@@ -118,7 +120,7 @@ def parse(doc: Document, matcher: Matcher) -> list[Signal]:
         location = " > ".join(path)
         for m in hits:
             found.add(m.target, m.model_id, EvidenceType.CHANGELOG_ENTRY, location,
-                      lambda i=i: _excerpt(items, i, tags), published=stack[dated].date)
+                      functools.partial(_excerpt, items, i, tags), published=stack[dated].date)
     return bounded(found.kept)
 
 

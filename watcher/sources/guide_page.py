@@ -11,6 +11,7 @@ confirms that mainline model only; a `model` inside the image tool's config is s
 
 from __future__ import annotations
 
+import functools
 import re
 
 from ..evidence import EvidenceType, Signal, Signals, bounded, clip
@@ -25,7 +26,7 @@ _SETS_MODEL = re.compile(
     r"(?<![\w.$-])[\"']?model[\"']?\s*(?::|=>|=)\s*" + _VALUE  # model: "X", model="X", "model": "X", Model: "X"
     + r"|\b\w*Model\(\s*" + _VALUE + r"\s*\)"  # openai.ImageModel("X"), ChatModel.of("X") is not one
     + r"|\.model\(\s*" + _VALUE + r"\s*\)"  # Java builders: .model("X")
-    + r"|(?:-F|--form|-d|--data(?:-urlencode)?)\s+[\"']?model=([A-Za-z0-9][A-Za-z0-9._:-]{0,200})"  # curl forms
+    + r"|(?:-F|--form|-d|--data(?:-urlencode)?)\s+[\"']?model=[\"']?([A-Za-z0-9][A-Za-z0-9._:-]{0,200})"  # curl forms
     + r"|--model(?:\s+|=)[\"']?([A-Za-z0-9][A-Za-z0-9._:-]{0,200})",  # a CLI flag
     re.IGNORECASE,
 )
@@ -60,7 +61,7 @@ def parse(doc: Document, matcher: Matcher) -> list[Signal]:
             if m is not None:
                 set_at.add(start)
                 found.add(m.target, m.model_id, EvidenceType.API_EXAMPLE, where,
-                          lambda b=block, s=start, e=end: snippet(b.text, s, e, before=200, after=120))
+                          functools.partial(snippet, block.text, start, end, before=200, after=120))
         others = [m for m in id_hits(matcher, block.text) if m.start not in set_at]
         add_mentions(found, others, where, block.text)
     return bounded(found.kept)

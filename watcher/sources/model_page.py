@@ -64,7 +64,7 @@ def anchor(doc: Document) -> Anchor:
     items = read_blocks(doc)
     if items is None:
         return Anchor(False, "a bot-challenge page")
-    parts = []
+    parts: list[str] = []
     for b in items:
         if b.kind == "title" and not any(p.startswith("title") for p in parts):
             parts.append(f"title {clip(b.text, 60)!r}")
