@@ -292,3 +292,31 @@ def test_the_daemon_sends_one_release_per_channel_when_six_sources_confirm_withi
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0, out
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_a_target_announced_before_the_upgrade_is_not_announced_again(http_server, receiver, tmp_path,
+                                                                      monkeypatch, request, database):
+    """A database from before 0003 (no releases table) already sent `release:gpt-image-2`; the upgrade
+    takes every confirmed target as announced, so a source confirming afterwards is a corroboration, not a
+    release whose key already exists (which would send nothing at all)."""
+    from watcher.store import migrate
+
+    srcs = STAND_INS
+    serve(http_server, srcs, 1)
+    http_server.route(srcs[1][2], srcs[1][3], content_type="text/plain")  # node: the day before
+    db = request.getfixturevalue("pg_url") if database == "postgresql" else None
+    cfg = write_config(tmp_path, http_server, receiver, None, srcs, db=db)
+    run_once(cfg, receiver)
+    assert told(receiver, "/hook") == ["release"]
+    store = Store(load_config(cfg).database_url)
+    migrate.downgrade(store.engine, "0002")  # as the database stood before this release of watcher
+    migrate.upgrade(store.engine)
+    http_server.route(srcs[1][2], srcs[1][4], content_type="text/plain")  # node confirms now
+    run_once(cfg, receiver)
+    later = utcnow() + timedelta(seconds=notify.CORROBORATION_GRACE + 1)
+    monkeypatch.setattr(outbox, "utcnow", lambda: later)
+    deliver_due(load_config(cfg, env={**os.environ, "SLACK_URL": receiver.url("/slack")}), store, owner_id())
+    assert told(receiver, "/hook") == ["release", "corroboration"]
+    assert at(receiver, "/hook")[1].json()["details"]["source"] == "node-sdk"
+    store.close()

@@ -36,6 +36,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("signals") as batch:
-        batch.drop_column("missed_at")
+    op.drop_column("signals", "missed_at")  # SQLite 3.35+ drops a plain column in place
     op.drop_table("releases")
