@@ -8,7 +8,6 @@ source-health notice, and never a `withdrawn`."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
