@@ -43,8 +43,8 @@ def receiver():
         yield r
 
 
-def write_config(tmp_path: Path, server, receiver, sources: list[tuple[str, str]]) -> Path:
-    text = (f'database_url = "sqlite:///{tmp_path}/w.db"\njitter = 0\nfailure_threshold = 3\n'
+def write_config(tmp_path: Path, server, receiver, sources: list[tuple[str, str]], db: str | None = None) -> Path:
+    text = (f'database_url = "{db or f"sqlite:///{tmp_path}/w.db"}"\njitter = 0\nfailure_threshold = 3\n'
             '[[targets]]\nid = "gpt-image-2"\n')
     for name, path in sources:
         text += (f'[[sources]]\nname = "{name}"\nkind = "sdk_types"\nurl = "{server.url(path)}"\n'
@@ -169,15 +169,17 @@ def test_a_source_that_only_ever_answered_404_is_unknown_not_no_evidence(http_se
     assert code == 12 and out.startswith("unknown")
 
 
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
 @pytest.mark.parametrize("validators", [False, True], ids=["same-body", "304"])
 def test_evidence_vanishes_at_the_second_answer_without_it(http_server, receiver, tmp_path, make_watcher,
-                                                           validators):
+                                                           validators, database, request):
     """One answer without the id is a miss; the next answer (the same body again, or a 304 for it) is the
     second, and only then is the evidence withdrawn, once."""
     etag = {"etag": "after"} if validators else {}
     http_server.route(PY_PATH, PY_AFTER, **etag)
     http_server.route(NODE_PATH, NODE_AFTER)
-    cfg = write_config(tmp_path, http_server, receiver, [("python", PY_PATH), ("node", NODE_PATH)])
+    db = request.getfixturevalue("pg_url") if database == "postgresql" else None
+    cfg = write_config(tmp_path, http_server, receiver, [("python", PY_PATH), ("node", NODE_PATH)], db=db)
     w = make_watcher(cfg)
     w.run()
     http_server.route(PY_PATH, PY_BEFORE, **({"etag": "before"} if validators else {}))
