@@ -3,8 +3,8 @@
 A loopback server replays OpenAI's real docs captures (tests/fixtures/openai/developers-docs/) as they
 stood before 21 April 2026 and on it; the day-before versions are the real captures with the release's
 lines taken out (the changelog's newer entries and the 21 April one; the pricing rows and the index link,
-as in the `-without-gpt-image-2` captures; the guide's examples still set the previous model). `watcher run --once` runs as cron runs it; Slack,
-webhook and e-mail receivers are real local servers.
+as in the `-without-gpt-image-2` captures; the guide's examples still set the previous model).
+`watcher run --once` runs as cron runs it; Slack, webhook and e-mail receivers are real local servers.
 """
 
 from __future__ import annotations
@@ -53,10 +53,12 @@ def _model_page() -> bytes:
 # name, kind, path, the day before, release day. The models index and the guide need their kinds.
 DOC_SOURCES = [
     ("changelog", "changelog", "/api/docs/changelog.md", _changelog("### Apr 15"), _changelog("### Apr 21")),
-    ("pricing", "pricing_page", "/api/docs/pricing.md", (DOCS / "pricing-a30a622-without-gpt-image-2.md").read_bytes(),
+    ("pricing", "pricing_page", "/api/docs/pricing.md",
+     (DOCS / "pricing-a30a622-without-gpt-image-2.md").read_bytes(),
      (DOCS / "pricing-a30a622.md").read_bytes()),
     ("model-page", "model_page", "/api/docs/models/{target}.md", None, _model_page()),
-    ("models-index", "model_index", "/api/docs/models.md", (DOCS / "models-a30a622-without-gpt-image-2.md").read_bytes(),
+    ("models-index", "model_index", "/api/docs/models.md",
+     (DOCS / "models-a30a622-without-gpt-image-2.md").read_bytes(),
      (DOCS / "models-a30a622.md").read_bytes()),
     ("guide", "guide_page", "/api/docs/guides/image-generation.md",
      (DOCS / "guides-image-generation-d4e9eef.md").read_text().replace("gpt-image-2", "gpt-image-1.5").encode(),
@@ -68,7 +70,8 @@ STAND_INS = [
     ("python-sdk", "sdk_types", "/src/openai/types/image_model.py",
      (SDK / "openai-python/image_model-2025-12-16-9dc1d1a0.py").read_bytes(),
      (SDK / "openai-python/image_model-2026-05-05-0ba55d75.py").read_bytes()),
-    ("node-sdk", "sdk_types", "/src/resources/images.ts", (SDK / "openai-node/images-2026-05-04-f711b1c0.ts").read_bytes(),
+    ("node-sdk", "sdk_types", "/src/resources/images.ts",
+     (SDK / "openai-node/images-2026-05-04-f711b1c0.ts").read_bytes(),
      (SDK / "openai-node/images-2026-05-07-c9db1d60.ts").read_bytes()),
 ]
 

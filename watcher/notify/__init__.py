@@ -98,7 +98,7 @@ def _facts(src: SourceRow, record: ProbeRecord, probe: Probe, configured: frozen
         confirmed_here_before=before)
 
 
-def _enqueue_due(conn, src: SourceRow, facts: ProbeFacts, channels: Sequence[ChannelConfig],  # type: ignore[no-untyped-def]
+def _enqueue_due(conn: Any, src: SourceRow, facts: ProbeFacts, channels: Sequence[ChannelConfig],
                  config: Config, probe: Probe) -> None:
     notices = due_notices(facts, alert_on=config.alert_on, failure_threshold=config.failure_threshold)
     for n in notices:
