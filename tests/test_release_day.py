@@ -183,7 +183,7 @@ def test_a_cron_run_where_every_docs_page_changes_at_once_sends_one_release_per_
     assert [told(receiver, p) for p in ("/slack", "/hook", "/only")] == [["release"]] * 3
 
     # A source that confirms later travels as one corroboration, after the grace window, not to releases-only.
-    late = ("openapi-less-late-sdk", "sdk_types", "/late/image.go", None,
+    late = ("go-sdk", "sdk_types", "/openai-go/image.go", None,
             (SDK / "openai-go/image-2026-05-07-3336103.go").read_bytes())
     serve(http_server, [late], 1)
     cfg.write_text(cfg.read_text().replace("[[channels]]", f'[[sources]]\nname = "{late[0]}"\nkind = "sdk_types"\n'
