@@ -23,6 +23,7 @@ from watcher.sources import Document, get
 from watcher.targets import Matcher
 
 FIX = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "openai"
+DEMO = Path(__file__).resolve().parent.parent / "watcher" / "demo_data"  # the SDK captures, kept once there
 _DATE = re.compile(r"-(\d{4}-\d{2}-\d{2})-")
 
 
@@ -41,9 +42,9 @@ CAPTURES = [
     Capture("openai-image-generation-guide", "guide_page",
             FIX / "developers-docs/guides-image-generation-d4e9eef.md", "image-generation.md"),
     *[Capture("openai-python-image-model", "sdk_types", p, "image_model.py")
-      for p in sorted((FIX / "openai-python").glob("image_model-*.py"))],
-    *[Capture("openai-node-images", "sdk_types", p, "images.ts") for p in sorted((FIX / "openai-node").glob("*.ts"))],
-    *[Capture("openai-go-image", "sdk_types", p, "image.go") for p in sorted((FIX / "openai-go").glob("*.go"))],
+      for p in sorted((DEMO / "openai-python").glob("image_model-*.py"))],
+    *[Capture("openai-node-images", "sdk_types", p, "images.ts") for p in sorted((DEMO / "openai-node").glob("*.ts"))],
+    *[Capture("openai-go-image", "sdk_types", p, "image.go") for p in sorted((DEMO / "openai-go").glob("*.go"))],
     *[Capture("openai-openapi-spec", "openapi_spec", p, "openapi.yaml")
       for p in sorted((FIX / "openai-openapi").glob("*.yaml"))],
 ]

@@ -26,7 +26,7 @@ from watcher.fetch import Fetcher  # noqa: E402
 from watcher.notify import make_hook  # noqa: E402
 from watcher.store import Store  # noqa: E402
 
-_loopback.DOC = (Path(__file__).resolve().parent.parent / "tests/fixtures/openai/openai-python/"
+_loopback.DOC = (Path(__file__).resolve().parent.parent / "watcher/demo_data/openai-python/"
                  "image_model-2026-05-05-0ba55d75.py").read_bytes()
 
 

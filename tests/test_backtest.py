@@ -17,12 +17,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from fixturepaths import DEMO_DATA
 
 from watcher.cli import cli
 
 FIXTURES = Path(__file__).parent / "fixtures" / "openai"
-DEC = (FIXTURES / "openai-python" / "image_model-2025-12-16-9dc1d1a0.py").read_bytes()
-MAY = (FIXTURES / "openai-python" / "image_model-2026-05-05-0ba55d75.py").read_bytes()
+DEC = (DEMO_DATA / "openai-python" / "image_model-2025-12-16-9dc1d1a0.py").read_bytes()
+MAY = (DEMO_DATA / "openai-python" / "image_model-2026-05-05-0ba55d75.py").read_bytes()
 SPEC_MAY = FIXTURES / "openai-openapi" / "openapi-2026-05-13-5162af9.yaml"
 SPEC_AUG = FIXTURES / "openai-openapi" / "openapi-2026-08-20-b8d775d.yaml"
 SDK_PATH = "src/openai/types/image_model.py"

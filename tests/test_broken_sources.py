@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from fixturepaths import DEMO_DATA
 from servers import HookReceiver
 from watcher.config import load_config
 from watcher.cycle import owner_id, run_cycle
@@ -23,7 +24,7 @@ from watcher.fetch import Fetcher
 from watcher.notify import deliver_due, make_hook
 from watcher.store import Store
 
-FIX = Path(__file__).parent / "fixtures" / "openai"
+FIX = DEMO_DATA  # the SDK captures live once, in the demo bundle
 PY_BEFORE = (FIX / "openai-python/image_model-2025-12-16-9dc1d1a0.py").read_bytes()
 PY_AFTER = (FIX / "openai-python/image_model-2026-05-05-0ba55d75.py").read_bytes()
 NODE_AFTER = (FIX / "openai-node/images-2026-05-07-c9db1d60.ts").read_bytes()

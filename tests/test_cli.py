@@ -13,13 +13,14 @@ from pathlib import Path
 
 import click
 import pytest
+from fixturepaths import DEMO_DATA
 
 from watcher.cli import cli
 
 FIX = Path(__file__).parent / "fixtures"
 ROOT = Path(__file__).resolve().parent.parent
-PY_BEFORE = (FIX / "openai/openai-python/image_model-2025-12-16-9dc1d1a0.py").read_bytes()
-PY_AFTER = (FIX / "openai/openai-python/image_model-2026-05-05-0ba55d75.py").read_bytes()
+PY_BEFORE = (DEMO_DATA / "openai-python/image_model-2025-12-16-9dc1d1a0.py").read_bytes()
+PY_AFTER = (DEMO_DATA / "openai-python/image_model-2026-05-05-0ba55d75.py").read_bytes()
 SPEC_MAY = FIX / "openai/openai-openapi/openapi-2026-05-13-5162af9.yaml"
 SPEC_AUG = FIX / "openai/openai-openapi/openapi-2026-08-20-b8d775d.yaml"
 

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from fixturepaths import fixture_path
 
 from watcher.config import parse_config
 from watcher.cycle import run_cycle, verdicts
@@ -194,11 +195,11 @@ KIND_CASES = [
     ("models_api", "/v1/models", "docs/models-list-before.json", "docs/models-list-after.json", Verdict.CONFIRMED),
     ("openapi_spec", "/openapi.yaml", "openai/openai-openapi/openapi-2024-05-13-49cf3ae6.yaml",
      "openai/openai-openapi/openapi-2026-08-20-b8d775d.yaml", Verdict.CONFIRMED),
-    ("sdk_types", "/src/openai/types/image_model.py", "openai/openai-python/image_model-2025-12-16-9dc1d1a0.py",
-     "openai/openai-python/image_model-2026-05-05-0ba55d75.py", Verdict.CONFIRMED),
-    ("sdk_types", "/src/resources/images.ts", "openai/openai-node/images-2026-05-04-f711b1c0.ts",
-     "openai/openai-node/images-2026-05-07-c9db1d60.ts", Verdict.CONFIRMED),
-    ("sdk_types", "/image.go", None, "openai/openai-go/image-2026-05-07-3336103.go", Verdict.CONFIRMED),
+    ("sdk_types", "/src/openai/types/image_model.py", "demo_data/openai-python/image_model-2025-12-16-9dc1d1a0.py",
+     "demo_data/openai-python/image_model-2026-05-05-0ba55d75.py", Verdict.CONFIRMED),
+    ("sdk_types", "/src/resources/images.ts", "demo_data/openai-node/images-2026-05-04-f711b1c0.ts",
+     "demo_data/openai-node/images-2026-05-07-c9db1d60.ts", Verdict.CONFIRMED),
+    ("sdk_types", "/image.go", None, "demo_data/openai-go/image-2026-05-07-3336103.go", Verdict.CONFIRMED),
     ("pricing_page", "/pricing", "docs/pricing-before.html", "docs/pricing-after.html", Verdict.CONFIRMED),
     ("pricing_page", "/pricing.md", "openai/developers-docs/pricing-a30a622-without-gpt-image-2.md",
      "openai/developers-docs/pricing-a30a622.md", Verdict.CONFIRMED),
@@ -234,7 +235,7 @@ def test_every_kind_over_http_from_nothing_to_evidence(http_server, tmp_path, fe
     elif before == "feed-before":
         http_server.route(served, FEED_BEFORE, content_type="application/atom+xml")
     else:
-        http_server.route(served, (FIX / before).read_bytes())
+        http_server.route(served, fixture_path(before).read_bytes())
     config = make_config(http_server, tmp_path, [dict(name="src", kind=kind, url=path)])
     store = Store(config.database_url)
     first = run_cycle(config, store, fetcher)
@@ -242,7 +243,7 @@ def test_every_kind_over_http_from_nothing_to_evidence(http_server, tmp_path, fe
     # A document that is not there yet says nothing, unless its URL names the model (then 404 is "no such model")
     assert first.verdicts[0].verdict is (Verdict.UNKNOWN if first.sources[0].outcome is Outcome.NOT_FOUND
                                          else Verdict.NO_EVIDENCE)
-    http_server.route(served, (FIX / after).read_bytes())
+    http_server.route(served, fixture_path(after).read_bytes())
     second = run_cycle(config, store, fetcher)
     assert second.sources[0].outcome is Outcome.OK, second.sources[0].error
     assert second.verdicts[0].verdict is verdict

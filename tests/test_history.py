@@ -26,6 +26,7 @@ import pytest
 from bs4 import BeautifulSoup
 from click.testing import CliRunner
 
+from fixturepaths import DEMO_DATA
 from servers import FixtureServer
 from watcher import history
 from watcher.cli import cli
@@ -39,8 +40,8 @@ from watcher.store import Probe, Store, runs
 from watcher.store.schema import HEAD_REVISION
 
 OPENAI = Path(__file__).parent / "fixtures" / "openai"
-PY_BEFORE = (OPENAI / "openai-python" / "image_model-2025-12-16-9dc1d1a0.py").read_bytes()
-PY_AFTER = (OPENAI / "openai-python" / "image_model-2026-05-05-0ba55d75.py").read_bytes()
+PY_BEFORE = (DEMO_DATA / "openai-python" / "image_model-2025-12-16-9dc1d1a0.py").read_bytes()
+PY_AFTER = (DEMO_DATA / "openai-python" / "image_model-2026-05-05-0ba55d75.py").read_bytes()
 SPEC_PROSE = (OPENAI / "openai-openapi" / "openapi-2026-05-13-5162af9.yaml").read_bytes()
 SPEC_ENUM = (OPENAI / "openai-openapi" / "openapi-2026-08-20-b8d775d.yaml").read_bytes()
 # A third-party gateway whose page is hostile: markup in its strings, a terminal escape and a bidi

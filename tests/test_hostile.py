@@ -12,9 +12,10 @@ import pytest
 
 from watcher.config import parse_config
 from watcher.cycle import run_cycle
-from watcher.evidence import EXCERPT_MAX, SIGNALS_PER_TYPE_MAX, Outcome, Verdict
+from watcher.evidence import SIGNALS_PER_TYPE_MAX, Outcome, Verdict
 from watcher.fetch import Fetcher
 from watcher.store import Store
+from watcher.text import EXCERPT_MAX
 
 DOCS = Path(__file__).parent / "fixtures" / "docs"
 PRICING = (DOCS / "pricing-after.html").read_bytes()

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from fixturepaths import DEMO_DATA
 from servers import HookReceiver
 from watcher import notify, sources
 from watcher.clock import utcnow
@@ -31,7 +32,7 @@ from watcher.notify import deliver_due, make_hook
 from watcher.store import Store, outbox
 
 DOCS = Path(__file__).parent / "fixtures" / "openai" / "developers-docs"
-SDK = Path(__file__).parent / "fixtures" / "openai"
+SDK = DEMO_DATA  # the SDK captures live once, in the demo bundle
 
 
 def _changelog(until: str | None) -> bytes:

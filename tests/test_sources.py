@@ -8,17 +8,20 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import yaml
+from fixturepaths import fixture_path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from watcher.errors import ParseError
-from watcher.evidence import EXCERPT_MAX, SIGNALS_PER_TYPE_MAX, EvidenceType, Signal
+from watcher.evidence import SIGNALS_PER_TYPE_MAX, EvidenceType, Signal, Signals
 from watcher.sources import Anchor, Document, _text, describe, get, names, parser
 from watcher.targets import Matcher
+from watcher.text import EXCERPT_MAX, decode, is_html
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -32,7 +35,7 @@ LOOKALIKES = ["gpt-image-20", "gpt-image-2.5", "gpt-image-2-mini", "gpt-image-2_
 
 
 def fixture(name: str) -> bytes:
-    return (FIXTURES / name).read_bytes()
+    return fixture_path(name).read_bytes()
 
 
 def run(kind: str, body: bytes | str, target: str = "gpt-image-2", **doc: object) -> list[Signal]:
@@ -103,7 +106,7 @@ def test_fixture_case(case: dict) -> None:
 def test_every_case_file_exists_and_every_kind_is_covered() -> None:
     assert {c["kind"] for c in CASES} == set(names())
     for c in CASES:
-        assert (FIXTURES / c["file"]).is_file(), c["file"]
+        assert fixture_path(c["file"]).is_file(), c["file"]
 
 
 @pytest.mark.parametrize("kind", names())
@@ -127,7 +130,8 @@ ANCHORED: dict[str, tuple[str, str, str]] = {
     "pricing_page": ("openai/developers-docs/pricing-a30a622.md", "", "rows"),
     "guide_page": ("openai/developers-docs/guides-image-generation-d4e9eef.md", "", "set a model"),
     "model_index": ("openai/developers-docs/models-a30a622.md", "", "96 model pages linked"),
-    "sdk_types": ("openai/openai-python/image_model-2026-05-05-0ba55d75.py", "image_model.py", "ImageModel alias: 8 ids"),
+    "sdk_types": ("demo_data/openai-python/image_model-2026-05-05-0ba55d75.py", "image_model.py",
+                  "ImageModel alias: 8 ids"),
 }
 
 
@@ -194,7 +198,7 @@ def test_an_sdk_file_that_became_a_re_export_has_no_anchor() -> None:
 
 
 def test_go_constants_anchor_on_their_type() -> None:
-    got = get("sdk_types").anchor(Document(fixture("openai/openai-go/image-2026-05-07-3336103.go"), url="image.go"))
+    got = get("sdk_types").anchor(Document(fixture("demo_data/openai-go/image-2026-05-07-3336103.go"), url="image.go"))
     assert got.found and got.summary == "ImageModel constants: 8 ids"
 
 
@@ -635,6 +639,23 @@ def test_a_page_naming_the_target_ten_thousand_times_yields_bounded_signals(kind
     assert len(signals) <= SIGNALS_PER_TYPE_MAX * len(EvidenceType)
 
 
+def test_signals_keep_one_per_key_and_at_most_the_cap_per_type_building_only_kept_excerpts() -> None:
+    found = Signals()
+    built: list[int] = []
+
+    def excerpt(i: int) -> Callable[[], str]:
+        return lambda: built.append(i) or f"excerpt {i}"
+
+    for i in range(3 * SIGNALS_PER_TYPE_MAX):
+        found.add("gpt-image-2", "gpt-image-2", EvidenceType.PAGE_MENTION, f"#s{i % (2 * SIGNALS_PER_TYPE_MAX)}",
+                  excerpt(i))
+        found.add("gpt-image-2", "gpt-image-2", EvidenceType.PRICING_ROW, "#row", excerpt(-1))
+    mentions = [s for s in found.kept if s.evidence_type is EvidenceType.PAGE_MENTION]
+    assert [s.location for s in mentions] == [f"#s{i}" for i in range(SIGNALS_PER_TYPE_MAX)]
+    assert [s.evidence_type for s in found.kept].count(EvidenceType.PRICING_ROW) == 1
+    assert sorted(built) == [-1, *range(SIGNALS_PER_TYPE_MAX)]
+
+
 FRAGMENTS = [
     "gpt-image-2", "gpt-image-2-2026-04-21", "gpt-image-20", "\n", "  ", "- ", "# ", "## ", "|", "| --- |",
     "<tr>", "<td>", "</td>", "<h2>", "</h2>", "<script>", "<!--", "-->", "<title>", "<entry>", "<item>",
@@ -678,13 +699,13 @@ def test_document_shaped_garbage_gives_signals_or_a_parse_error(kind: str, parts
     ],
 )
 def test_decode_never_raises_and_survives_lying_charsets(body: bytes, content_type: str | None, text: str) -> None:
-    assert _text.decode(body, content_type) == text
+    assert decode(body, content_type) == text
 
 
 @pytest.mark.parametrize("charset", ["idna", "punycode", "base64", "rot13", "utf-7", "cp037", "undefined", "x-nope"])
 def test_decode_survives_any_declared_codec(charset: str) -> None:
     for body in (b"\x00gpt-image-2\xff", b"gpt-image-2", b"\\x", b""):
-        assert isinstance(_text.decode(body, f"text/html; charset={charset}"), str)
+        assert isinstance(decode(body, f"text/html; charset={charset}"), str)
 
 
 @pytest.mark.parametrize(
@@ -720,7 +741,7 @@ def test_markdown_headings_inside_code_fences_are_code() -> None:
 
 
 def test_is_html_prefers_the_content_type_then_sniffs() -> None:
-    assert _text.is_html("# Title", "text/html")
-    assert not _text.is_html("<p>x</p>", "text/markdown")
-    assert _text.is_html("<!DOCTYPE html><p>x</p>", "text/plain")
-    assert not _text.is_html("| a | b |", None)
+    assert is_html("# Title", "text/html")
+    assert not is_html("<p>x</p>", "text/markdown")
+    assert is_html("<!DOCTYPE html><p>x</p>", "text/plain")
+    assert not is_html("| a | b |", None)

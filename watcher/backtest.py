@@ -24,6 +24,7 @@ from .errors import ParseError, WatcherError
 from .evidence import Level
 from .sources import Document, get
 from .targets import Matcher
+from .text import oneline
 
 _FEW = 4  # fewer versions than this are parsed in this process, whatever `jobs` says
 _NAME_DATE = re.compile(r"(?<!\d)(\d{4})-(\d{2})-(\d{2})(?!\d)")
@@ -210,19 +211,14 @@ def levels(kind: str, body: bytes, url: str, targets: Sequence[str]) -> Result:
     try:
         found = get(kind).parse(doc, Matcher(targets))
     except ParseError as exc:
-        return f"parse_error: {_oneline(str(exc))}"
+        return f"parse_error: {oneline(exc, 300)}"
     except Exception as exc:  # noqa: BLE001 - a parser bug is this version's parse_error, as in a probe
-        return f"parse_error: parser failed: {exc.__class__.__name__}: {_oneline(str(exc))}"
+        return f"parse_error: parser failed: {exc.__class__.__name__}: {oneline(exc, 300)}"
     out: dict[str, str | None] = {t: None for t in targets}
     for s in found:
         if s.target in out and out[s.target] != Level.CONFIRMED.value:
             out[s.target] = s.level.value
     return out
-
-
-def _oneline(text: str, limit: int = 300) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _absent(targets: Sequence[str]) -> Result:

@@ -28,7 +28,9 @@ import click
 
 from . import __version__
 from . import sources as kinds_registry
+from .durations import compact, offset
 from .errors import WatcherError
+from .text import oneline
 
 EXIT_UNREAD = 5
 CHECK_EXIT = {"confirmed": 0, "mentioned": 10, "no_evidence": 11, "unknown": 12}
@@ -207,7 +209,7 @@ def status(obj: Ctx, fmt: str) -> None:
             state = "not configured: set " + ", ".join(c.missing_env) if not c.configured else (
                 "failing" if h.get("failed") or (h.get("pending") and h.get("last_error")) else "ok")
             crow.append([c.name, c.type, state, h.get("sent", 0), h.get("pending", 0), h.get("failed", 0),
-                         _short(h.get("last_error") or "", 60)])
+                         oneline(h.get("last_error") or "", 60)])
         click.echo(_table(crow, ["channel", "type", "state", "sent", "pending", "failed", "last error"]))
     click.echo("")
     for v in vs:
@@ -233,7 +235,7 @@ def alerts(obj: Ctx, state: str | None, channel: str | None, limit: int, fmt: st
         return
     click.echo(_table([[r["id"], local(r["created_at"]), r["channel"], r["kind"], r["target"] or "", r["state"],
                         r["attempts"], local(r["sent_at"]) if r["sent_at"] else "",
-                        _short(r["last_error"] or "", 50)] for r in rows],
+                        oneline(r["last_error"] or "", 50)] for r in rows],
                       ["id", "due since", "channel", "kind", "target", "state", "tries", "sent", "last error"]))
 
 
@@ -294,7 +296,7 @@ def sources(obj: Ctx, check: bool, names: tuple[str, ...]) -> None:
         return
     rows = []
     for s in obj.config.sources:
-        rows.append([s.name, s.kind, s.authority.value, _every(s.every),
+        rows.append([s.name, s.kind, s.authority.value, compact(s.every),
                      "yes" if s.configured else f"no: set {', '.join(s.missing_env)}", s.url_display])
     click.echo(_table(rows, ["source", "kind", "authority", "every", "configured", "url"]))
 
@@ -311,7 +313,7 @@ def _check_sources(obj: Ctx, names: tuple[str, ...]) -> None:
             verdict = "skipped" if c.skipped else "ok" if c.ok else "FAIL"
             found = ", ".join([f"confirmed: {' '.join(c.confirmed)}"] * bool(c.confirmed)
                               + [f"mentioned: {' '.join(c.mentioned)}"] * bool(c.mentioned))
-            rows.append([c.source, c.kind, verdict, http, _short(c.anchor, 70), found])
+            rows.append([c.source, c.kind, verdict, http, oneline(c.anchor, 70), found])
     click.echo(_table(rows, ["source", "kind", "check", "http", "anchor", "today"]))
     if failed:
         click.echo(f"watcher: {failed} source(s) cannot be read or lost their structure", err=True)
@@ -376,7 +378,7 @@ def history(obj: Ctx, target: str | None, source: str | None, level: str | None,
     if fmt == "table":
         click.echo(_table([[r["id"], local(r["first_seen"]), r["target"], r["level"], r["evidence_type"],
                             r["source"], r["authority"], "vanished " + local(r["vanished_at"]) if r["vanished_at"]
-                            else "live", _short(r["excerpt"], 60)] for r in rows],
+                            else "live", oneline(r["excerpt"], 60)] for r in rows],
                           ["id", "first seen", "target", "level", "type", "source", "authority", "now",
                            "excerpt"]))
         return
@@ -440,8 +442,8 @@ def scan(file: str, kind: str, targets: tuple[str, ...], fmt: str) -> None:
                                     excerpt=s.excerpt, location=s.location, published=s.published)
                                for s in found], indent=2, ensure_ascii=False))
         return
-    click.echo(_table([[s.target, s.model_id, s.level.value, s.evidence_type.value, _short(s.location, 50),
-                        _short(s.excerpt, 60)] for s in found],
+    click.echo(_table([[s.target, s.model_id, s.level.value, s.evidence_type.value, oneline(s.location, 50),
+                        oneline(s.excerpt, 60)] for s in found],
                       ["target", "id", "level", "type", "location", "excerpt"]))
 
 
@@ -554,7 +556,7 @@ def backtest(clone: str | None, path: str | None, folder: str | None, kind: str,
         return
     short = (lambda c: c[:12]) if clone else (lambda c: c)
     rows = [[e.date, short(e.commit), e.target, e.level or "null (vanished)", ""] if isinstance(e, bt.Change)
-            else [e.date, short(e.commit), "-", "unreadable", _short(e.error, 70)] for e in events]
+            else [e.date, short(e.commit), "-", "unreadable", oneline(e.error, 70)] for e in events]
     click.echo(_table(rows, ["date", "commit", "target", "level", "note"]))
     click.echo("")
     for f in bt.first_seen(events, ids):
@@ -668,7 +670,7 @@ def timeline(obj: Ctx, target: str, fmt: str) -> None:
         click.echo(f"{tl.target}: no source has shown it")
         return
     start = tl.entries[0].first_seen
-    click.echo(_table([[local(e.first_seen), _after(e.first_seen - start) if i else "first", e.source,
+    click.echo(_table([[local(e.first_seen), offset(e.first_seen - start) if i else "first", e.source,
                         e.authority, e.level, e.evidence_type, e.model_id,
                         "yes" if e.live else f"no, gone since {local(e.vanished_at)}", e.signal_id]
                        for i, e in enumerate(tl.entries)],
@@ -683,12 +685,6 @@ def timeline(obj: Ctx, target: str, fmt: str) -> None:
                f"({pub.level}, {pub.evidence_type})")
     if conf is not None:
         click.echo(f"{tl.target}: confirmed since {local(conf.first_seen)} by {conf.source} ({conf.evidence_type})")
-
-
-def _after(delta: timedelta) -> str:
-    secs = max(0, int(delta.total_seconds()))
-    days, rest = divmod(secs, 86400)
-    return f"+{days} d {rest // 3600} h" if days else f"+{rest // 3600} h {rest % 3600 // 60} min"
 
 
 @cli.command()
@@ -755,7 +751,7 @@ def prune(obj: Ctx, older: str, dry_run: bool) -> None:
     documents nothing refers to any more. Evidence (signals) is never deleted; kept are every run
     that added or removed a signal, every run a signal names, each source's newest run, and the run
     each change is diffed against (so `explain` keeps working)."""
-    from .config import parse_duration
+    from .durations import parse_duration
     from .store.runs import prune as prune_history
 
     try:
@@ -787,23 +783,11 @@ def _table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
-def _short(text: str | None, n: int) -> str:
-    text = text or ""
-    return text if len(text) <= n else text[: n - 1] + "…"
-
-
-def _every(seconds: float) -> str:
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size and seconds % size == 0:
-            return f"{int(seconds // size)}{unit}"
-    return f"{seconds:g}s"
-
-
 def _when(value: str | None, option: str) -> datetime | None:
     """'7d' (ago), '12h', '2026-05-01' or a full ISO time, to naive UTC."""
     if not value:
         return None
-    from .config import parse_duration
+    from .durations import parse_duration
 
     try:
         return datetime.now(timezone.utc).replace(tzinfo=None) - timedelta(seconds=parse_duration(value))

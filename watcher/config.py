@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from . import sources as sources_registry
+from .durations import parse_duration
 from .errors import ConfigError, UnknownKindError
 from .evidence import Authority
 from .targets import Target, is_valid_id
@@ -32,24 +33,6 @@ ALERT_ON = ("confirmed", "mentioned")
 
 _VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
-_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
-
-
-def parse_duration(value: object) -> float:
-    """'15m' -> 900.0 seconds; a bare number is seconds. Raises ValueError."""
-    if isinstance(value, bool):
-        raise ValueError("not a duration")
-    if isinstance(value, (int, float)):
-        seconds = float(value)
-    else:
-        m = _DURATION.match(str(value))
-        if not m:
-            raise ValueError("not a duration")
-        seconds = float(m.group(1)) * _UNITS[m.group(2)]
-    if seconds <= 0:
-        raise ValueError("must be positive")
-    return seconds
 
 
 def expand(value: str, env: Mapping[str, str]) -> tuple[str, list[str], list[str]]:

@@ -6,7 +6,6 @@ Pure values; nothing here touches the network or the database.
 from __future__ import annotations
 
 import enum
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -94,7 +93,6 @@ _LEVELS = {
 }
 
 # Bounds that keep a hostile page (the target named ten thousand times) from flooding the store.
-EXCERPT_MAX = 400
 SIGNALS_PER_TYPE_MAX = 20
 
 
@@ -130,20 +128,6 @@ class Verdict(str, enum.Enum):
     UNKNOWN = "unknown"
 
 
-# C0/C1 controls (tab and newline kept), DEL, bidi overrides and isolates ("Trojan Source"), and the
-# two non-characters XML 1.0 refuses: what a fetched page may hold that must not reach a terminal, a
-# chat message, a browser or a feed reader as anything but plain text.
-UNSAFE_CHARS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ufffe\uffff]")
-
-
-def clip(text: str, limit: int = EXCERPT_MAX) -> str:
-    """Collapse white space and control characters and bound the length of an excerpt."""
-    cleaned = " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
-    if len(cleaned) <= limit:
-        return cleaned
-    return cleaned[: limit - 1] + "…"
-
-
 class Signals:
     """Collects a parser's signals, keeping at most SIGNALS_PER_TYPE_MAX per target and type and
     dropping repeats of a key, as it goes.
@@ -167,10 +151,3 @@ class Signals:
         text = excerpt() if callable(excerpt) else excerpt
         self.kept.append(Signal(target, model_id, evidence_type, text, location, published))
 
-
-def bounded(signals: list[Signal]) -> list[Signal]:
-    """Drop repeats of the same key and keep at most SIGNALS_PER_TYPE_MAX per target and type."""
-    out = Signals()
-    for s in signals:
-        out.add(s.target, s.model_id, s.evidence_type, s.location, s.excerpt, s.published)
-    return out.kept

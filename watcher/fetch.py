@@ -19,22 +19,17 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 
 from . import __version__, tls
+from .challenge import HEAD_CHARS, is_challenge
 from .config import SourceConfig
 from .evidence import Outcome
+from .text import is_html, oneline, redact_values
 
 USER_AGENT = f"watcher/{__version__} (+release-evidence-watcher)"
 MAX_REDIRECTS = 10
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 # Statuses a bot wall answers with; their body is read (a little) to tell a challenge from an error.
 _CHALLENGE_STATUSES = frozenset({401, 403, 429, 451, 503})
-_HEAD_BYTES = 64 * 1024  # challenge pages are small; a marker deeper than this is page content
-
-_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
-_CHALLENGE_TITLES = ("just a moment", "attention required", "access denied", "captcha", "verify you are human",
-                     "are you a robot", "one more step")
-# Not "/cdn-cgi/challenge-platform/": Cloudflare injects that script into ordinary pages too.
-_CHALLENGE_MARKS = ("cf-chl", "cf_chl", "enable javascript and cookies to continue", "captcha-delivery.com",
-                    "px-captcha", "_incapsula_resource", "awswafintegration", "errors.edgesuite.net")
+_HEAD_BYTES = HEAD_CHARS  # challenge pages are small; a marker deeper than this is page content
 
 
 @dataclass(frozen=True)
@@ -198,11 +193,11 @@ class Fetcher:
             body = _read(p, resp, cap)
             if body is None:
                 return p.result(Outcome.TOO_LARGE, f"body exceeds the cap of {cap} bytes")
-            if _is_html(resp, body) and _is_challenge(body[:_HEAD_BYTES]):
+            if _is_html_challenge(resp, body[:_HEAD_BYTES]):
                 return p.result(Outcome.BLOCKED, f"{reason} is a bot challenge page, not the document")
             return p.result(Outcome.OK, body=body)
         retry_after = retry_after_seconds(resp.headers.get("retry-after")) if status in (429, 503) else None
-        if status in _CHALLENGE_STATUSES and _is_challenge(_head(p, resp)):
+        if status in _CHALLENGE_STATUSES and is_challenge(_head(p, resp).decode("utf-8", "replace")):
             return p.result(Outcome.BLOCKED, f"{reason} with a bot challenge page", retry_after=retry_after)
         if status == 403:
             return p.result(Outcome.BLOCKED, f"{reason}: the server refuses this client")
@@ -317,18 +312,10 @@ def _challenge_header(headers: httpx.Headers) -> bool:
             or headers.get("x-amzn-waf-action", "").lower() in ("challenge", "captcha"))
 
 
-def _is_html(resp: httpx.Response, body: bytes) -> bool:
-    ctype = resp.headers.get("content-type", "").lower()
-    return "html" in ctype or (not ctype and body.lstrip()[:1] == b"<")
-
-
-def _is_challenge(head: bytes) -> bool:
-    """Whether the start of a page is a bot wall (Cloudflare, Akamai, DataDome, PerimeterX, Imperva, AWS WAF)."""
-    text = head.decode("utf-8", "replace").lower()
-    m = _TITLE.search(text)
-    if m and any(t in m.group(1) for t in _CHALLENGE_TITLES):
-        return True
-    return any(mark in text for mark in _CHALLENGE_MARKS)
+def _is_html_challenge(resp: httpx.Response, head: bytes) -> bool:
+    """Whether an answered (200) page is a bot wall: only an HTML page can be one."""
+    text = head.decode("utf-8", "replace")
+    return is_html(text, resp.headers.get("content-type")) and is_challenge(text)
 
 
 def retry_after_seconds(value: str | None) -> float | None:
@@ -357,7 +344,5 @@ def _scrub(text: str, source: SourceConfig) -> str:
     secrets = [source.url, urlsplit(source.url).query, *(v for _, v in parse_qsl(urlsplit(source.url).query))]
     for value in source.headers.values():
         secrets += [value, *(tok for tok in value.split() if len(tok) >= 6)]
-    for secret in sorted({s for s in secrets if len(s) >= 3}, key=len, reverse=True):
-        text = text.replace(secret, "[redacted]")
-    text = _URL_QUERY.sub(r"\1", text)
-    return " ".join(text.split())[:300]
+    text = redact_values(text, (s for s in secrets if len(s) >= 3))
+    return oneline(_URL_QUERY.sub(r"\1", text), 300)

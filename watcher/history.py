@@ -23,12 +23,13 @@ from sqlalchemy import and_, case, func, select
 
 from . import __version__
 from .clock import iso, utcnow
-from .evidence import UNSAFE_CHARS, Authority, Level
-from .logs import redact
+from .evidence import Authority, Level
 from .store import Store, redact_url
 from .store.runs import RunInfo, SnapshotInfo, latest_snapshot_run, load_body, load_run, load_snapshot
 from .store import schema as S
+from .durations import offset
 from .targets import Matcher
+from .text import decode, safe
 
 if TYPE_CHECKING:
     from .config import Config
@@ -39,12 +40,6 @@ REPORT_TEMPLATE = "report.html.j2"
 def _shown(r: RunInfo | None) -> RunInfo | None:
     """A run with its error text made safe to print."""
     return None if r is None else replace(r, error=safe(r.error) or None)
-
-
-def safe(text: str | None) -> str:
-    """Text from the web made safe to print: control characters, bidi overrides and configured secrets
-    removed (an error message may quote a URL that carried a key)."""
-    return redact(UNSAFE_CHARS.sub("", text or ""))
 
 
 # ---------------------------------------------------------------------------------- explain
@@ -113,7 +108,6 @@ class Explanation:
 
 def explain(store: Store, signal_id: int, *, context_lines: int = 2, max_diff_lines: int = 60) -> Explanation | None:
     """The provenance of signal `signal_id`, or None when there is no such signal."""
-    from .sources._text import decode  # the parsers' own decoding (it imports bs4: only explain pays)
 
     sig, src = S.signals, S.sources
     with store.engine.connect() as conn:
@@ -620,12 +614,7 @@ def _href(url: str | None) -> str | None:
 
 def _since(dt: datetime, start: datetime) -> str:
     """'+3 d 4 h' after `start`, for the timeline."""
-    secs = max(0, int((dt - start).total_seconds()))
-    days, rest = divmod(secs, 86400)
-    hours, rest = divmod(rest, 3600)
-    if days:
-        return f"+{days} d {hours} h" if hours else f"+{days} d"
-    return f"+{hours} h {rest // 60} min" if hours else f"+{rest // 60} min"
+    return offset(dt - start)
 
 
 # ---------------------------------------------------------------------------------- feed

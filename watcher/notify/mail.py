@@ -15,8 +15,8 @@ from email.utils import formatdate
 
 from ..config import ChannelConfig
 from ..errors import DeliveryError
-from ..logs import redact
-from .render import Rendered, clean, oneline
+from ..text import safe_line
+from .render import Rendered
 
 log = logging.getLogger(__name__)
 
@@ -96,4 +96,4 @@ def _reply(code: int, text: bytes | str) -> str:
 
 
 def _text(text: str | None) -> str:
-    return redact(oneline(clean(text or "")))[:300]
+    return safe_line(text, 300)

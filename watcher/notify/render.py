@@ -21,8 +21,8 @@ import jinja2
 from .. import __version__
 from ..clock import iso, utcnow
 from ..config import Config
-from ..evidence import UNSAFE_CHARS
 from ..logs import redact
+from ..text import clean, oneline, redact_values
 
 if TYPE_CHECKING:
     from . import Delivery
@@ -51,21 +51,11 @@ class Rendered:
     json: dict[str, Any]  # the webhook body; see webhook.schema.json
 
 
-def clean(text: str) -> str:
-    """Fetched text made safe to show: line endings unified, control characters removed."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u2028", "\n").replace("\u2029", "\n")
-    return UNSAFE_CHARS.sub("", text)
-
-
 def slack_escape(text: str) -> str:
     """Text Slack shows as written: `&`, `<`, `>` escaped as Slack asks, so `<!channel>`, `<@U123>` and
     `<https://x|label>` stay inert; bare @channel, @here and @everyone get a zero-width joiner after the @."""
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return _MENTION.sub("@" + _ZWJ + r"\1", text)
-
-
-def oneline(value: Any) -> str:
-    return " ".join(str(value).split()) if value is not None else ""
 
 
 def is_http_url(value: Any) -> bool:
@@ -82,9 +72,7 @@ def render(delivery: Delivery, config: Config, *, now: datetime | None = None) -
     body = _body(delivery, scrub, now or utcnow())
     text_env, slack_env = _environments(str(config.templates_dir) if config.templates_dir else None)
 
-    subject = oneline(text_env.get_template(SUBJECT_TEMPLATE).render(body))
-    if len(subject) > SUBJECT_MAX:
-        subject = subject[:SUBJECT_MAX - 1] + "…"
+    subject = oneline(text_env.get_template(SUBJECT_TEMPLATE).render(body), SUBJECT_MAX)
     text = text_env.get_template(TEXT_TEMPLATE).render(body)
     html = text_env.get_template(HTML_TEMPLATE).render(body)
     mrkdwn = slack_env.get_template(SLACK_TEMPLATE).render(body)
@@ -179,14 +167,10 @@ def _scrubber(config: Config, settings: Mapping[str, Any]) -> Callable[[str], st
     headers = settings.get("headers")
     if isinstance(headers, Mapping):
         own += [str(v) for v in headers.values()]
-    secrets = sorted({s for s in (*config.secrets, *own) if len(s) >= 4}, key=len, reverse=True)
+    secrets = {s for s in (*config.secrets, *own) if len(s) >= 4}
 
     def scrub(text: str) -> str:
-        text = redact(text)
-        for secret in secrets:
-            if secret in text:
-                text = text.replace(secret, "[redacted]")
-        return text
+        return redact_values(redact(text), secrets)
 
     return scrub
 

@@ -15,8 +15,8 @@ from .. import __version__
 from ..config import ChannelConfig
 from ..errors import DeliveryError
 from ..fetch import retry_after_seconds
-from ..logs import redact
-from .render import Rendered, clean, oneline
+from ..text import redact_values, safe_line
+from .render import Rendered
 
 USER_AGENT = f"release-evidence-watcher/{__version__}"
 DEFAULT_TIMEOUT = 10.0
@@ -69,6 +69,4 @@ def post(channel: ChannelConfig, url: str, body: bytes, headers: Mapping[str, st
 def _scrub(text: str, url: str) -> str:
     """An error text without the URL, its path or query (a Slack webhook's path is its secret)."""
     parts = urlsplit(url)
-    for secret in sorted({url, parts.path, parts.query} - {"", "/"}, key=len, reverse=True):
-        text = text.replace(secret, "[redacted]")
-    return redact(oneline(clean(text)))
+    return safe_line(redact_values(text, {url, parts.path, parts.query} - {"/"}))

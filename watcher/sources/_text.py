@@ -1,12 +1,12 @@
-"""Shared text handling for the parsers: decoding bytes, HTML and Markdown as a list of blocks.
+"""Shared reading for the parsers: HTML and Markdown as a list of blocks, dates, excerpts, mentions.
 
+Decoding, sanitising and `is_html` live in `watcher.text`, challenge detection in `watcher.challenge`.
 Pure: no I/O. Nothing here raises on any input except `document_text`, which refuses a bot-challenge
 page with ParseError so that a block page is never read as "answered, absent".
 """
 
 from __future__ import annotations
 
-import codecs
 import functools
 import datetime as dt
 import re
@@ -16,80 +16,14 @@ from dataclasses import dataclass
 from bs4 import BeautifulSoup, CData, NavigableString, Tag
 from bs4 import GuessedAtParserWarning, MarkupResemblesLocatorWarning, XMLParsedAsHTMLWarning
 
+from ..challenge import is_challenge
 from ..errors import ParseError
-from ..evidence import EvidenceType, Signals, clip
+from ..evidence import EvidenceType, Signals
 from ..targets import Match, Matcher
+from ..text import clip, decode, is_html
 from . import Document
 
-# --- decoding ---------------------------------------------------------------------------------
-
-_CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9._:-]+)", re.IGNORECASE)
-_BOMS = (
-    (codecs.BOM_UTF32_LE, "utf-32"),  # before UTF-16 LE, whose BOM is its prefix
-    (codecs.BOM_UTF32_BE, "utf-32"),
-    (codecs.BOM_UTF8, "utf-8-sig"),
-    (codecs.BOM_UTF16_LE, "utf-16"),
-    (codecs.BOM_UTF16_BE, "utf-16"),
-)
-
-
-def charset(content_type: str | None) -> str | None:
-    """The charset a Content-Type header declares, when it names one Python knows."""
-    if not content_type:
-        return None
-    m = _CHARSET.search(content_type)
-    if not m:
-        return None
-    try:
-        return codecs.lookup(m.group(1)).name
-    except LookupError:
-        return None
-
-
-def decode(body: bytes, content_type: str | None = None) -> str:
-    """Text of a body: its BOM, else its declared charset, else UTF-8 with replacement. Never raises.
-
-    A declared charset that cannot decode the body (a server that lies) falls back to UTF-8. One
-    that is not ASCII-compatible (UTF-16 without a BOM) is believed only when the body holds NUL
-    bytes, as text in it always does; otherwise an ASCII body mislabelled UTF-16 would turn every
-    model id into CJK.
-    """
-    for bom, codec in _BOMS:
-        if body.startswith(bom):
-            try:
-                return body.decode(codec)
-            except UnicodeError:
-                break
-    declared = charset(content_type)
-    if declared and declared not in ("utf-8", "utf-8-sig"):
-        try:
-            ascii_compatible = "Az09-.".encode(declared) == b"Az09-."
-        except (UnicodeError, LookupError, ValueError):  # also bytes-to-bytes codecs (base64, rot13)
-            ascii_compatible = False
-        if ascii_compatible or b"\x00" in body:
-            try:
-                return body.decode(declared)
-            except (UnicodeError, LookupError, ValueError):
-                pass
-    return body.decode("utf-8", errors="replace")
-
-
 # --- bot challenges ---------------------------------------------------------------------------
-
-_CHALLENGE_TITLE = re.compile(
-    r"<title>\s*(just a moment\.*|attention required!? \| cloudflare|checking your browser[^<]*)\s*</title>",
-    re.IGNORECASE,
-)
-_CHALLENGE_MARK = re.compile(
-    r"challenge-platform|_cf_chl_opt|cf-browser-verification|cf-challenge|challenges\.cloudflare\.com",
-    re.IGNORECASE,
-)
-
-
-def is_challenge(text: str) -> bool:
-    """A Cloudflare-style interstitial served instead of the document (its title and its markers)."""
-    head = text[:20000]
-    return bool(_CHALLENGE_TITLE.search(head)) and bool(_CHALLENGE_MARK.search(text[:200000]))
 
 
 def read_blocks(doc: Document) -> list[Block] | None:
@@ -104,9 +38,6 @@ def document_text(doc: Document) -> str:
     if is_challenge(text):
         raise ParseError("the body is a bot-challenge page, not the document")
     return text
-
-
-# --- collecting signals -----------------------------------------------------------------------
 
 
 # --- excerpts ---------------------------------------------------------------------------------
@@ -221,27 +152,6 @@ class Block:
     cells: tuple[str, ...] = ()
     date: str | None = None  # a machine-readable date the markup carries (<time datetime=...>)
     lang: str = ""  # a code block's language (```python, class="language-python")
-
-
-_HTML_SNIFF = re.compile(
-    r"<(?:!doctype\s+html|html|head|body|div|p|table|tr|h[1-6]|section|article|main|ul|title|meta)\b",
-    re.IGNORECASE,
-)
-
-
-_MD_START = re.compile(r"\A\ufeff?\s*#{1,6}[ \t]+\S")
-
-
-def is_html(text: str, content_type: str | None = None) -> bool:
-    """Whether a document is HTML rather than Markdown (or plain text)."""
-    ctype = (content_type or "").split(";", 1)[0].strip().lower()
-    if ctype in ("text/html", "application/xhtml+xml"):
-        return True
-    if ctype in ("text/markdown", "text/x-markdown"):
-        return False
-    if _MD_START.match(text):  # a Markdown twin opens with its `# Title`, and may embed HTML (JSX) later
-        return False
-    return bool(_HTML_SNIFF.search(text[:4096]))
 
 
 def blocks(text: str, content_type: str | None = None) -> list[Block]:
@@ -439,7 +349,15 @@ def _split_row(line: str) -> tuple[str, ...]:
 
 
 def markdown_blocks(text: str) -> list[Block]:
-    """Markdown as blocks. Headings inside code fences are code, not headings."""
+    """Markdown as blocks. Headings inside code fences are code, not headings.
+
+    Hand-written rather than markdown-it-py because it is faster on the real captures, and the parsers
+    read every docs page every cycle: markdown-it-py's tokenizer *alone* (before any block is built)
+    takes 2 to 6 times as long as this whole function (changelog 54 kB: 19.2 ms against 5.3 ms;
+    pricing 21 kB: 15.4 against 5.8; guide 103 kB: 9.2 against 4.3; models index 11 kB: 5.2 against
+    0.9), which would double or triple each kind's whole parse. `benchmarks/bench_markdown.py` prints
+    the figures. The subset handled is the one the docs twins use; `tests/fixtures/cases.toml` pins it.
+    """
     text = _MD_DROP.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
     lines = text.split("\n")
     out: list[Block] = []

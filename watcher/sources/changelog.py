@@ -18,8 +18,9 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-from ..evidence import EvidenceType, Signal, Signals, bounded, clip
+from ..evidence import EvidenceType, Signal, Signals
 from ..targets import Matcher
+from ..text import clip
 from . import Anchor, Document, Kind
 from ._text import Block, add_mentions, blocks, day_in, document_text, find_date, id_hits, month_year, read_blocks
 
@@ -121,7 +122,7 @@ def parse(doc: Document, matcher: Matcher) -> list[Signal]:
         for m in hits:
             found.add(m.target, m.model_id, EvidenceType.CHANGELOG_ENTRY, location,
                       functools.partial(_excerpt, items, i, tags), published=stack[dated].date)
-    return bounded(found.kept)
+    return found.kept
 
 
 def anchor(doc: Document) -> Anchor:

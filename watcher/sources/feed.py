@@ -15,8 +15,9 @@ from typing import Any
 import feedparser
 
 from ..errors import ParseError
-from ..evidence import EXCERPT_MAX, EvidenceType, Signal, Signals, bounded, clip
+from ..evidence import EvidenceType, Signal, Signals
 from ..targets import Matcher
+from ..text import EXCERPT_MAX, clip, oneline
 from . import Anchor, Document, Kind
 from ._text import html_text, snippet
 
@@ -26,7 +27,7 @@ def _text_of(detail: Any, value: str) -> str:
     kind = detail.get("type", "") if isinstance(detail, dict) else ""
     if "html" in kind or (not kind and "<" in value):
         return html_text(value)
-    return " ".join(value.split())
+    return oneline(value)
 
 
 def _published(entry: Any) -> str | None:
@@ -88,7 +89,7 @@ def parse(doc: Document, matcher: Matcher) -> list[Signal]:
         excerpt = clip(f"{title} — {body[: EXCERPT_MAX * 2]}" if title and body else title or body[: EXCERPT_MAX * 2])
         for m in hits:
             found.add(m.target, m.model_id, EvidenceType.FEED_ENTRY, str(location), excerpt, _published(entry))
-    return bounded(found.kept)
+    return found.kept
 
 
 def anchor(doc: Document) -> Anchor:

@@ -14,8 +14,9 @@ from __future__ import annotations
 import functools
 import re
 
-from ..evidence import EvidenceType, Signal, Signals, bounded, clip
+from ..evidence import EvidenceType, Signal, Signals
 from ..targets import Matcher
+from ..text import clip
 from . import Anchor, Document, Kind
 from ._text import add_mentions, blocks, document_text, id_hits, read_blocks, snippet
 
@@ -64,7 +65,7 @@ def parse(doc: Document, matcher: Matcher) -> list[Signal]:
                           functools.partial(snippet, block.text, start, end, before=200, after=120))
         others = [m for m in id_hits(matcher, block.text) if m.start not in set_at]
         add_mentions(found, others, where, block.text)
-    return bounded(found.kept)
+    return found.kept
 
 
 def anchor(doc: Document) -> Anchor:

@@ -14,10 +14,12 @@ import warnings
 
 from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning, Tag, XMLParsedAsHTMLWarning
 
-from ..evidence import EvidenceType, Signal, Signals, bounded, clip
+from ..challenge import is_challenge
+from ..evidence import EvidenceType, Signal, Signals
 from ..targets import Matcher
+from ..text import clip, decode, is_html
 from . import Anchor, Document, Kind
-from ._text import add_mentions, blocks, decode, document_text, id_hits, is_challenge, is_html
+from ._text import add_mentions, blocks, document_text, id_hits
 
 TOP = "(top)"
 # A Markdown link or image target, `[text](target "title")`; text may not hold `[` (linear time).
@@ -69,7 +71,7 @@ def parse(doc: Document, matcher: Matcher) -> list[Signal]:
             heading = clip(block.text, 120)
         hits = [m for m in id_hits(matcher, block.text) if m.model_id not in listed]  # a link's own text
         add_mentions(found, hits, "title" if block.kind == "title" else (heading or TOP), block.text)
-    return bounded(found.kept)
+    return found.kept
 
 
 def anchor(doc: Document) -> Anchor:

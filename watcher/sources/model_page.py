@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import re
 
-from ..evidence import EvidenceType, Signal, Signals, bounded, clip
+from ..evidence import EvidenceType, Signal, Signals
 from ..targets import Matcher
+from ..text import clip
 from . import Anchor, Document, Kind
 from ._text import blocks, document_text, id_hits, read_blocks, snippet
 
@@ -56,7 +57,7 @@ def parse(doc: Document, matcher: Matcher) -> list[Signal]:
             else:
                 kind, location = EvidenceType.PAGE_MENTION, slot or heading or TOP
             found.add(m.target, m.model_id, kind, location, lambda b=block, m=m: snippet(b.text, m.start, m.end))
-    return bounded(found.kept)
+    return found.kept
 
 
 def anchor(doc: Document) -> Anchor:

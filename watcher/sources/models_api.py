@@ -12,10 +12,10 @@ import json
 from typing import Any
 
 from ..errors import ParseError
-from ..evidence import EvidenceType, Signal, Signals, bounded, clip
+from ..evidence import EvidenceType, Signal, Signals
 from ..targets import Matcher
+from ..text import clip, decode
 from . import Anchor, Document, Kind
-from ._text import decode
 
 
 def _created(entry: dict[str, Any]) -> str | None:
@@ -65,7 +65,7 @@ def parse(doc: Document, matcher: Matcher) -> list[Signal]:
             found.add(m.target, m.model_id, EvidenceType.MODEL_RETRIEVE, "id", _excerpt(data), _created(data))
     else:
         raise ParseError("not a Models API answer: neither a model list nor a model object")
-    return bounded(found.kept)
+    return found.kept
 
 
 def anchor(doc: Document) -> Anchor:

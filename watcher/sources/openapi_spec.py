@@ -30,10 +30,11 @@ from yaml.events import (
 )
 
 from ..errors import ParseError
-from ..evidence import EvidenceType, Signal, Signals, bounded, clip
+from ..evidence import EvidenceType, Signal, Signals
 from ..targets import Matcher
+from ..text import clip, decode
 from . import Anchor, Document, Kind
-from ._text import decode, snippet
+from ._text import snippet
 
 _COMBINERS = frozenset({"anyOf", "oneOf", "allOf"})
 _VALUE_KEYS = frozenset({"example", "default", "const"})
@@ -417,7 +418,7 @@ def parse(doc: Document, matcher: Matcher) -> list[Signal]:
         raise ParseError("not an OpenAPI document: the top level is not a mapping")
     if not walk.root_keys & {"openapi", "swagger", "paths", "components"}:
         raise ParseError("not an OpenAPI document: no openapi, paths or components at the top level")
-    return bounded(_signals(walk))
+    return _signals(walk)
 
 
 _YAML_PATH = re.compile(r"^  ['\"]?/[^\n]*:[ \t]*$", re.MULTILINE)  # a path under `paths:`, two spaces in

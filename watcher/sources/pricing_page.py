@@ -10,8 +10,9 @@ title, href) are not the page's text and never count.
 
 from __future__ import annotations
 
-from ..evidence import EvidenceType, Signal, Signals, bounded, clip
+from ..evidence import EvidenceType, Signal, Signals
 from ..targets import Matcher
+from ..text import clip
 from . import Anchor, Document, Kind
 from ._text import add_mentions, blocks, document_text, id_hits, read_blocks
 
@@ -42,7 +43,7 @@ def parse(doc: Document, matcher: Matcher) -> list[Signal]:
                     add_mentions(found, [m], location, block.text)
             continue
         add_mentions(found, hits, "title" if block.kind == "title" else (heading or TOP), block.text)
-    return bounded(found.kept)
+    return found.kept
 
 
 def anchor(doc: Document) -> Anchor:

@@ -14,10 +14,12 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
-from ..evidence import EvidenceType, Signal, Signals, bounded, clip
+from ..challenge import is_challenge
+from ..evidence import EvidenceType, Signal, Signals
 from ..targets import Matcher
+from ..text import clip, decode
 from . import Anchor, Document, Kind
-from ._text import decode, document_text, is_challenge, snippet
+from ._text import document_text, snippet
 
 _PY_TOKENS = re.compile(
     r"""(?P<comment>\#[^\n]*)
@@ -366,7 +368,7 @@ def parse(doc: Document, matcher: Matcher) -> list[Signal]:
             src.symbol_for_mention(token, m.start),
             lambda token=token, m=m: _excerpt(text, token, m.start, m.end),
         )
-    return bounded(found.kept)
+    return found.kept
 
 
 _GO_TYPED_CONST = re.compile(r"\s*(?:const\s+)?\w+\s+([\w.]+)\s*=\s*$")
