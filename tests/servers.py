@@ -29,6 +29,11 @@ class Request(NamedTuple):
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 256  # the default backlog of 5 drops connects under load; each drop costs a second
+    connections = 0  # TCP connections accepted, for tests of connection reuse
+
+    def verify_request(self, request: Any, client_address: Any) -> bool:
+        self.connections += 1  # called on the one accepting thread: no lock needed
+        return True
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):  # a client hanging up is normal
@@ -87,6 +92,11 @@ class _Base:
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
                                         daemon=True)
         self._thread.start()
+
+    @property
+    def connections(self) -> int:
+        """TCP connections accepted so far."""
+        return self._httpd.connections
 
     def url(self, path: str = "/") -> str:
         return f"http://127.0.0.1:{self.port}{path}"

@@ -327,3 +327,24 @@ def test_the_schedule_neither_drifts_nor_stalls(jitter):
         assert nxt > fire
         fire = nxt
     assert abs((fire - first).total_seconds() - 2000.0) <= jitter + 1e-3
+
+
+def test_due_sources_are_probed_at_start_up_without_waiting_for_jitter():
+    """At `every = "15m"` with the default 10 % jitter a restart must not leave a due source unprobed
+    for a minute and a half: the first fire is the start-up slot itself, jitter only delays later ones."""
+    from datetime import datetime, timedelta, timezone
+
+    from watcher.daemon import first_run, grid_trigger
+
+    now = datetime(2026, 5, 5, 12, 0, 0, tzinfo=timezone.utc)
+    for due in (None, now.replace(tzinfo=None) - timedelta(hours=3)):  # never probed; overdue
+        for _ in range(50):
+            start = first_run(due, now.replace(tzinfo=None), 900).replace(tzinfo=timezone.utc)
+            trig = grid_trigger(900, 90, start)
+            first = trig.get_next_fire_time(None, now)
+            assert now <= first <= now + timedelta(seconds=5)
+            later = trig.get_next_fire_time(first, first)  # later fires: on the grid, jittered
+            assert start + timedelta(seconds=900) <= later <= start + timedelta(seconds=990)
+    # The scheduler starts a moment after the start-up slot was chosen: that slot still fires, at once.
+    trig = grid_trigger(900, 90, now)
+    assert trig.get_next_fire_time(None, now + timedelta(seconds=0.2)) == now

@@ -255,3 +255,21 @@ def test_the_spec_that_only_mentions_the_model_is_mentioned_not_confirmed(http_s
     config = make_config(http_server, tmp_path, [dict(name="spec", kind="openapi_spec", url="/openapi.yaml")])
     v = run_cycle(config, Store(config.database_url), fetcher).verdicts[0]
     assert v.verdict is Verdict.MENTIONED and v.mentioned_by == ("spec",)
+
+
+def test_fifty_sources_on_one_host_share_a_few_kept_alive_connections(http_server, tmp_path):
+    """A run opens a handful of connections per host, not one per probe: 304s are read to their end,
+    so each connection goes back to the pool (on the real network every new one is a TLS handshake)."""
+    sources = []
+    for i in range(50):
+        http_server.route(f"/v1/models/{i}", AFTER, content_type="application/json", etag=f"v{i}")
+        sources.append(api(name=f"m{i}", path=f"/v1/models/{i}"))
+    config = make_config(http_server, tmp_path, sources)
+    store = Store(config.database_url)
+    first = run_cycle(config, store)  # a run makes its own fetcher, as `run --once` does
+    assert {s.outcome for s in first.sources} == {Outcome.OK}
+    before = http_server.connections
+    second = run_cycle(config, store)
+    assert {s.outcome for s in second.sources} == {Outcome.NOT_MODIFIED}
+    assert http_server.hits("/v1/models/0") == 2
+    assert 1 <= http_server.connections - before <= 4

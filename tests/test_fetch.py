@@ -83,6 +83,18 @@ def test_changed_document_is_fetched_again(http_server: FixtureServer, fetcher: 
     assert (second.outcome, second.body, second.etag) == (Outcome.OK, b"v2", '"v2"')
 
 
+def test_answers_without_a_wanted_body_keep_the_connection_alive(http_server: FixtureServer,
+                                                                fetcher: Fetcher) -> None:
+    http_server.route("/spec.yml", b"openapi: 3.1.0\n", etag="v1")
+    http_server.route("/old", b"moved", status=301, headers={"Location": "/spec.yml"})
+    first = fetcher.fetch(source(http_server.url("/spec.yml")))
+    outcomes = [fetcher.fetch(source(http_server.url("/spec.yml")), etag=first.etag).outcome for _ in range(5)]
+    outcomes += [fetcher.fetch(source(http_server.url("/missing"))).outcome for _ in range(5)]  # a 404 page
+    outcomes += [fetcher.fetch(source(http_server.url("/old"))).outcome for _ in range(5)]
+    assert outcomes == [Outcome.NOT_MODIFIED] * 5 + [Outcome.NOT_FOUND] * 5 + [Outcome.OK] * 5
+    assert http_server.connections == 1
+
+
 @pytest.mark.parametrize("status", [404, 410])
 def test_missing_document_is_not_found(http_server: FixtureServer, fetcher: Fetcher, status: int) -> None:
     http_server.route("/models/gpt-image-2", b'{"error": "no such model"}', status=status)

@@ -96,3 +96,14 @@ def test_matcher_agrees_with_the_model_id_rules(prefix: str, suffix: str, before
     assert bool(hits) == expected, (text, hits)
     if expected:
         assert [h.model_id for h in hits] == [token]
+
+
+@settings(max_examples=300)
+@given(text=st.text(st.sampled_from(list("gptGPT-imageIMAGE2 xo1kK\u212a\u0131\u0130\u017f.`é")), max_size=40),
+       target=st.sampled_from(["gpt-image-2", "o1-k"]))
+def test_the_whole_document_precheck_never_misses_a_match(text: str, target: str) -> None:
+    """Parsers skip a document whose precheck says no target can be in it: that must never hide a hit,
+    whatever the case or the Unicode look-alikes (a Kelvin sign lower-cases to k)."""
+    m = Matcher([target, "gpt-image-*"])
+    if list(m.find(text)):
+        assert m.could_name_any(text)

@@ -452,6 +452,23 @@ def test_spec_that_is_not_yaml_or_not_a_spec_is_a_parse_error() -> None:
             run("openapi_spec", body)
 
 
+def test_spec_without_the_target_is_absent_but_a_broken_or_foreign_one_is_still_a_parse_error() -> None:
+    """Before a release the target is nowhere in the spec and the full walk is skipped: that shortcut
+    may only ever say "absent" for a whole, readable OpenAPI document."""
+    whole = fixture("openai/openai-openapi/openapi-2026-05-13-5162af9.yaml")
+    assert run("openapi_spec", whole, target="gpt-image-3") == []
+    cut = whole[: len(whole) * 2 // 3]  # a body cut short mid-structure
+    broken = [cut + b"\n  bad: [unclosed\n", whole.replace(b"\npaths:", b"\npaths: [", 1), b"\tpaths: x\n"]
+    foreign = [b"title: an ordinary YAML file\n", b"- paths\n- openapi\n", b"x:\n  paths: {}\n", b"plain text"]
+    for body in broken + foreign:
+        with pytest.raises(ParseError):
+            run("openapi_spec", body, target="gpt-image-3")
+    for body in (b'{"openapi": "3.1.0", "paths": {}}', b"'openapi': 3.1.0\npaths: {}\n"):
+        assert run("openapi_spec", body, target="gpt-image-3") == []
+    with pytest.raises(ParseError):
+        run("openapi_spec", b'{"title": "not a spec"}', target="gpt-image-3")
+
+
 # --- SDK files: values versus words -----------------------------------------------------------------
 
 

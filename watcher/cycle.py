@@ -12,10 +12,10 @@ import os
 import socket
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from . import faults
 from .clock import utcnow
@@ -166,9 +166,9 @@ def run_cycle(config: Config, store: Store, fetcher: Fetcher | None = None, *,
                 report.sources.append(SourceReport(s.name, s.kind, s.authority.value, None,
                                                    error="skipped: another watcher process is probing it"))
         if todo:
-            states = store.states([s.name for s in todo])
+            states = {st.name: st for st in claimed.values()}  # read as the leases were taken
             targets = all_targets(config, store)
-            with ThreadPoolExecutor(max_workers=max(1, min(WORKERS, len(todo)))) as pool:
+            with _Pool(len(todo)) as pool:
                 pending = {pool.submit(probe, s, states.get(s.name), fetcher, targets, store.snapshot_body): s
                            for s in todo}
                 while pending:
@@ -200,18 +200,45 @@ def run_cycle(config: Config, store: Store, fetcher: Fetcher | None = None, *,
     return report
 
 
+class _Pool:
+    """Probes in a thread pool; a single probe (the daemon's usual job) runs in the calling thread,
+    as a finished Future: starting a pool thread costs more CPU than a whole 304."""
+
+    def __init__(self, jobs: int) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=min(WORKERS, jobs)) if jobs > 1 else None
+
+    def submit(self, fn: Callable[..., Probe], *args: Any) -> Future[Probe]:
+        if self._pool is not None:
+            return self._pool.submit(fn, *args)
+        f: Future[Probe] = Future()
+        try:
+            f.set_result(fn(*args))
+        except BaseException as exc:  # noqa: BLE001 - raised again by result(), where the lease is freed
+            f.set_exception(exc)
+        return f
+
+    def __enter__(self) -> _Pool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+
+
 def _source_report(s: SourceConfig, p: Probe, rec: ProbeRecord) -> SourceReport:
     return SourceReport(name=s.name, kind=s.kind, authority=s.authority.value, outcome=p.outcome, status=p.status,
                         live=rec.live, added=len(rec.added), vanished=len(rec.vanished),
                         duration_ms=p.duration_ms, error=p.error)
 
 
-def verdicts(config: Config, store: Store) -> list[TargetVerdict]:
-    """Every target's verdict from what the database holds now (no probe)."""
+def verdicts(config: Config, store: Store, *, live: list[dict[str, Any]] | None = None) -> list[TargetVerdict]:
+    """Every target's verdict from what the database holds now (no probe). `live`: the targets' live
+    signals, when the caller has read them already (the report shows them too)."""
     targets = [t.id for t in all_targets(config, store) if t.id]
     states = store.states([s.name for s in config.sources])
     outcomes = {name: st.last_outcome for name, st in states.items()}
-    live = store.live_signals(targets)
+    if live is None:
+        live = store.live_signals(targets)
     by_target: dict[str, list] = {t: [] for t in targets}
     for row in live:
         by_target.setdefault(row["target"], []).append(row)

@@ -33,7 +33,8 @@ DUE_SLACK = 0.25
 
 
 def grid_trigger(every: float, jitter: float, start: datetime):  # type: ignore[no-untyped-def]
-    """An interval trigger on the grid start + k·every, each fire delayed by up to `jitter`.
+    """An interval trigger on the grid start + k·every, each later fire delayed by up to `jitter`
+    (the first fire is at `start`, without jitter).
 
     APScheduler 3's IntervalTrigger adds each fire's jitter to the next one's base, so a 10 % jitter
     drifts a schedule 5 % late on average: a source due every 15 minutes would be probed every 15¾.
@@ -44,7 +45,14 @@ def grid_trigger(every: float, jitter: float, start: datetime):  # type: ignore[
         def get_next_fire_time(self, previous_fire_time, now):  # type: ignore[no-untyped-def]
             base, step = self.start_date.timestamp(), self.interval_length
             if previous_fire_time is None:
-                k = max(0, math.ceil((now.timestamp() - base) / step - 1e-6))
+                # The first fire is the start itself (first_run already spread a start-up's due
+                # sources over a few seconds): jitter there would leave a due source unprobed for up
+                # to a tenth of its interval after a restart (90 s at every = "15m").
+                # A start a moment ago (first_run's offset was shorter than the scheduler's own
+                # start-up) is still the first fire, run at once, not a whole interval later.
+                if now.timestamp() - base < step:
+                    return self.start_date
+                k = math.ceil((now.timestamp() - base) / step - 1e-6)
             else:
                 # The fire that just ran was slot k, delayed by its jitter (at most half a step) and
                 # rounded to the microsecond (so possibly a hair before its slot).

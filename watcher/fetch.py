@@ -30,6 +30,12 @@ _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 # Statuses a bot wall answers with; their body is read (a little) to tell a challenge from an error.
 _CHALLENGE_STATUSES = frozenset({401, 403, 429, 451, 503})
 _HEAD_BYTES = HEAD_CHARS  # challenge pages are small; a marker deeper than this is page content
+# An answer whose body we do not need (304, 404, a redirect) is still read to its end when it is at
+# most this long, so its connection goes back to the pool; a longer one closes its connection.
+_DRAIN_BYTES = 64 * 1024
+# Probes to one host at a time, per Fetcher: a burst of due sources on one host reuses a few kept-alive
+# connections (and never looks like a flood to the server) instead of opening one per worker.
+PER_HOST = 4
 
 
 @dataclass(frozen=True)
@@ -95,6 +101,15 @@ class Fetcher:
         self._injected = client
         self._clients: dict[str, httpx.Client] = {}
         self._lock = threading.Lock()
+        self._hosts: dict[tuple[str, str, int | None], threading.BoundedSemaphore] = {}
+
+    def _host_slot(self, url: httpx.URL) -> threading.BoundedSemaphore:
+        key = (url.scheme, (url.host or "").lower(), url.port)
+        with self._lock:
+            slot = self._hosts.get(key)
+            if slot is None:
+                slot = self._hosts[key] = threading.BoundedSemaphore(PER_HOST)
+            return slot
 
     def _client(self, scheme: str) -> httpx.Client:
         if self._injected is not None:
@@ -158,15 +173,24 @@ class Fetcher:
             # The source's own headers (often credentials) go to its own host only, never to allowed_hosts.
             own = dict(source.headers) if (url.host or "").lower() in own_hosts else {}
             p.url = str(url)
-            with self._client(url.scheme).stream("GET", url, headers={**base, **own, **validators},
-                                    timeout=min(source.timeout, remaining), follow_redirects=False) as resp:
-                p.response = resp
-                if resp.status_code not in _REDIRECT_STATUSES or "location" not in resp.headers:
-                    return self._answer(p, resp, etag, last_modified)
-                try:
-                    target = resp.url.join(resp.headers["location"])
-                except httpx.InvalidURL:
-                    return p.result(Outcome.HTTP_ERROR, f"HTTP {resp.status_code} with an invalid Location")
+            slot = self._host_slot(url)
+            if not slot.acquire(timeout=remaining):
+                raise _DeadlineExceeded
+            try:
+                with self._client(url.scheme).stream("GET", url, headers={**base, **own, **validators},
+                                        timeout=min(source.timeout, remaining), follow_redirects=False) as resp:
+                    p.response = resp
+                    if resp.status_code not in _REDIRECT_STATUSES or "location" not in resp.headers:
+                        result = self._answer(p, resp, etag, last_modified)
+                        _drain(p, resp)
+                        return result
+                    _drain(p, resp)
+                    try:
+                        target = resp.url.join(resp.headers["location"])
+                    except httpx.InvalidURL:
+                        return p.result(Outcome.HTTP_ERROR, f"HTTP {resp.status_code} with an invalid Location")
+            finally:
+                slot.release()
             refusal = _refuse_redirect(url, target, allowed)
             if refusal:
                 return p.result(Outcome.REDIRECTED_OFF_SOURCE, refusal)
@@ -229,6 +253,24 @@ def _read(p: _Probe, resp: httpx.Response, limit: int, *, truncate: bool = False
     if p.bytes_read > limit and not truncate:
         return None
     return b"".join(chunks)[:limit]
+
+
+def _drain(p: _Probe, resp: httpx.Response) -> None:
+    """Read an unread answer to its end when it is short, so httpx keeps its connection alive (an
+    unread body would close it: a new TCP connection, and a TLS handshake, for the next probe)."""
+    if resp.is_stream_consumed or resp.is_closed:
+        return
+    length = resp.headers.get("content-length", "")
+    if length.isdigit() and int(length) > _DRAIN_BYTES:
+        return
+    seen = 0
+    try:
+        for raw in resp.iter_raw():
+            seen += len(raw)
+            if seen > _DRAIN_BYTES or p.remaining() <= 0:
+                return  # long, or slow: closing the connection is cheaper than reading on
+    except (httpx.HTTPError, OSError):
+        return  # the connection is dropped, as it would have been without draining
 
 
 def _head(p: _Probe, resp: httpx.Response) -> bytes:

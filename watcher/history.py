@@ -519,14 +519,15 @@ _ORDER = {Authority.FIRST_PARTY.value: 0, Authority.CONSUMER.value: 1, Authority
 
 def report(config: Config, store: Store, *, now: datetime | None = None) -> Report:
     """Everything the HTML report shows, read from the database (no probe)."""
-    from .cycle import verdicts
+    from .cycle import all_targets, verdicts
 
     now = now or utcnow()
-    vs = verdicts(config, store)
+    live = store.live_signals([t.id for t in all_targets(config, store) if t.id])  # read once, used twice
+    vs = verdicts(config, store, live=live)
     targets = [v.target for v in vs]
     live_by: dict[str, list[EvidenceRow]] = {t: [] for t in targets}
     live_per_source: Counter[str] = Counter()
-    for r in store.live_signals(targets):
+    for r in live:
         live_by.setdefault(r["target"], []).append(_evidence(r))
     sig, src = S.signals, S.sources
     gone: dict[str, list[EvidenceRow]] = {}
@@ -597,14 +598,23 @@ def render_report(data: Report, templates_dir: Path | None = None) -> str:
     loaders: list[jinja2.BaseLoader] = [jinja2.FileSystemLoader(TEMPLATES)]
     if templates_dir:
         loaders.insert(0, jinja2.FileSystemLoader(str(templates_dir)))
+    # Compiling the template is a fifth of a `watcher report`; Jinja's own cache (a private folder per
+    # user in the temp dir, keyed by the template's source checksum) keeps the compiled code.
     env = jinja2.Environment(loader=jinja2.ChoiceLoader(loaders), autoescape=True, undefined=jinja2.StrictUndefined,
-                             trim_blocks=True, lstrip_blocks=True)
+                             trim_blocks=True, lstrip_blocks=True, bytecode_cache=_bytecode_cache(jinja2))
     env.filters["utc"] = lambda dt, seconds=False: dt.strftime(
         "%Y-%m-%d %H:%M:%S UTC" if seconds else "%Y-%m-%d %H:%M UTC") if dt else "–"
     env.filters["iso"] = iso
     env.filters["href"] = _href
     env.filters["since"] = _since
     return env.get_template(REPORT_TEMPLATE).render(report=data)
+
+
+def _bytecode_cache(jinja2: Any) -> Any:
+    try:
+        return jinja2.FileSystemBytecodeCache()
+    except (OSError, RuntimeError):  # no usable temp dir: compile every time, as before
+        return None
 
 
 def _href(url: str | None) -> str | None:

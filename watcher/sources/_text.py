@@ -12,9 +12,12 @@ import datetime as dt
 import re
 import warnings
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from bs4 import BeautifulSoup, CData, NavigableString, Tag
-from bs4 import GuessedAtParserWarning, MarkupResemblesLocatorWarning, XMLParsedAsHTMLWarning
+if TYPE_CHECKING:
+    from bs4 import CData, NavigableString, Tag
+else:  # bound by _bs4() when the first HTML page is parsed (every node these helpers see comes from one)
+    CData = NavigableString = Tag = None
 
 from ..challenge import is_challenge
 from ..errors import ParseError
@@ -245,16 +248,27 @@ def _row_cells(row: Tag) -> tuple[str, ...]:
     return texts if any(texts) else (_visible_text(row),)
 
 
+def _bs4():  # type: ignore[no-untyped-def]
+    """bs4, imported on first use: its import costs about 50 ms, and most runs parse no HTML (a 304
+    parses nothing; `report` and `history` parse nothing at all), yet every kind module imports this one."""
+    global CData, NavigableString, Tag
+    import bs4
+
+    CData, NavigableString, Tag = bs4.CData, bs4.NavigableString, bs4.Tag
+    return bs4
+
+
 def html_blocks(text: str) -> list[Block]:
     """Visible text of an HTML page as blocks; script, style, noscript, template, comments dropped.
 
     Attribute values (alt, title, href) are never text. Iterative throughout, so deep nesting is safe.
     """
+    bs4 = _bs4()
     with warnings.catch_warnings():
         # bs4 warns about XML-looking or URL-looking input; any input is fine here.
-        for category in (XMLParsedAsHTMLWarning, MarkupResemblesLocatorWarning, GuessedAtParserWarning):
+        for category in (bs4.XMLParsedAsHTMLWarning, bs4.MarkupResemblesLocatorWarning, bs4.GuessedAtParserWarning):
             warnings.simplefilter("ignore", category)
-        soup = BeautifulSoup(text, "html.parser")
+        soup = bs4.BeautifulSoup(text, "html.parser")
     for tag in soup.find_all(_INVISIBLE):
         if not tag.decomposed:  # one may sit inside another already gone
             tag.decompose()

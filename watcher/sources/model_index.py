@@ -12,14 +12,12 @@ from __future__ import annotations
 import re
 import warnings
 
-from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning, Tag, XMLParsedAsHTMLWarning
-
 from ..challenge import is_challenge
 from ..evidence import EvidenceType, Signal, Signals
 from ..targets import Matcher
 from ..text import clip, decode, is_html
 from . import Anchor, Document, Kind
-from ._text import add_mentions, blocks, document_text, id_hits
+from ._text import _bs4, add_mentions, blocks, document_text, id_hits
 
 TOP = "(top)"
 # A Markdown link or image target, `[text](target "title")`; text may not hold `[` (linear time).
@@ -33,16 +31,17 @@ def _links(text: str, html: bool) -> list[tuple[str, str, str]]:
     """(link text, model id from the path, nearest heading) for each link to a model page."""
     out: list[tuple[str, str, str]] = []
     if html:
+        bs4 = _bs4()  # imported on first use, as in _text
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)
-            warnings.simplefilter("ignore", MarkupResemblesLocatorWarning)
-            soup = BeautifulSoup(text, "html.parser")
+            warnings.simplefilter("ignore", bs4.XMLParsedAsHTMLWarning)
+            warnings.simplefilter("ignore", bs4.MarkupResemblesLocatorWarning)
+            soup = bs4.BeautifulSoup(text, "html.parser")
         for a in soup.find_all("a", href=True):
             href = a.get("href")
             m = _MODEL_PATH.search(href) if isinstance(href, str) else None
             if m:
                 h = a.find_previous(re.compile(r"^h[1-6]$"))
-                out.append((a.get_text(" ", strip=True), m.group(1), h.get_text(" ", strip=True) if isinstance(h, Tag) else ""))
+                out.append((a.get_text(" ", strip=True), m.group(1), h.get_text(" ", strip=True) if isinstance(h, bs4.Tag) else ""))
         return out
     headings = [(h.start(), h.group(1)) for h in _HEADING.finditer(text)]
     for link in _MD_LINK.finditer(text):

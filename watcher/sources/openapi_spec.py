@@ -16,18 +16,21 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import yaml
-from yaml._yaml import CParser
-from yaml.events import (
-    AliasEvent,
-    MappingEndEvent,
-    MappingStartEvent,
-    ScalarEvent,
-    SequenceEndEvent,
-    SequenceStartEvent,
-)
+if TYPE_CHECKING:
+    import yaml
+    from yaml._yaml import CParser
+    from yaml.events import (
+        AliasEvent,
+        MappingEndEvent,
+        MappingStartEvent,
+        ScalarEvent,
+        SequenceEndEvent,
+        SequenceStartEvent,
+    )
+else:  # bound by _load_yaml() on first use
+    yaml = None
 
 from ..errors import ParseError
 from ..evidence import EvidenceType, Signal, Signals
@@ -152,7 +155,24 @@ def _candidate_lines(text: str, matcher: Matcher) -> list[int] | None:
     return lines
 
 
+def _load_yaml() -> None:
+    """PyYAML and libyaml's parser, imported when a spec is first read (about 11 ms that a run whose
+    spec answers 304, or a `report`, need not pay)."""
+    global yaml, CParser, AliasEvent, MappingEndEvent, MappingStartEvent, ScalarEvent, SequenceEndEvent
+    global SequenceStartEvent
+    if yaml is not None:
+        return
+    from yaml import events
+    from yaml._yaml import CParser
+
+    AliasEvent, MappingEndEvent, MappingStartEvent = events.AliasEvent, events.MappingEndEvent, events.MappingStartEvent
+    ScalarEvent, SequenceEndEvent = events.ScalarEvent, events.SequenceEndEvent
+    SequenceStartEvent = events.SequenceStartEvent
+    import yaml  # last: `yaml` bound means everything above is
+
+
 def _walk_yaml(text: str, walk: _Walk) -> None:
+    _load_yaml()
     lines = _candidate_lines(text, walk.matcher)
     could_match = walk.matcher.could_match
     stack = walk.stack
@@ -160,10 +180,12 @@ def _walk_yaml(text: str, walk: _Walk) -> None:
     li = 0
     next_line = lines[0] if lines else _NO_LINE
     parser = CParser(text)
-    check_event, get_event = parser.check_event, parser.get_event
+    get_event = parser.get_event
     try:
-        while check_event():
-            ev = get_event()
+        while True:
+            ev = get_event()  # None after the stream's end: one call per event, not two
+            if ev is None:
+                break
             kind = type(ev)
             if kind is ScalarEvent:
                 value = ev.value
@@ -198,7 +220,14 @@ def _walk_yaml(text: str, walk: _Walk) -> None:
                 else:
                     top[INDEX] += 1
             elif kind is MappingStartEvent or kind is SequenceStartEvent:
-                walk.start(kind is MappingStartEvent)
+                is_map = kind is MappingStartEvent  # the rest is walk.start(is_map), inlined
+                if stack:
+                    top = stack[-1]
+                    if top[IS_MAP] and top[WANT_KEY]:
+                        top[KEY] = "?"
+                elif walk.root_kind is None:
+                    walk.root_kind = "mapping" if is_map else "sequence"
+                stack.append([is_map, "", 0, is_map, None])
             elif kind is MappingEndEvent or kind is SequenceEndEvent:
                 stack.pop()
                 if stack:  # walk.node_done(), inlined
@@ -399,6 +428,38 @@ def _looks_like_json(text: str) -> bool:
     return text.lstrip("\ufeff \t\r\n")[:1] in ("{", "[")
 
 
+_ROOT_KEYS = frozenset({"openapi", "swagger", "paths", "components"})
+# A root key as a block mapping at the root writes it: at column 0, plain or quoted.
+_ROOT_KEY_LINE = re.compile(r"""^["']?(?:openapi|swagger|paths|components)["']?[ \t]*:(?:[ \t]|$)""", re.MULTILINE)
+
+
+def _nothing_to_find(text: str, matcher: Matcher) -> bool:
+    """Whether a YAML spec can be answered "no evidence" without the walk: no target's id occurs in the
+    text at all, libyaml reads the whole stream without error (in C, creating no Python objects:
+    5x cheaper than the events), and the root is a mapping with an OpenAPI key at column 0. A broken
+    document raises ParseError here, as the walk would; anything less certain returns False, and
+    the full walk decides."""
+    _load_yaml()
+    if matcher.could_name_any(text):
+        return False
+    parser = CParser(text)
+    try:
+        parser.raw_parse()
+    except yaml.YAMLError as exc:
+        raise ParseError(f"invalid YAML: {exc}") from None
+    finally:
+        parser.dispose()
+    parser = CParser(text)
+    try:  # the first events: stream start, document start, then the root node
+        first = [parser.get_event() for _ in range(3) if parser.check_event()]
+    except yaml.YAMLError:
+        return False
+    finally:
+        parser.dispose()
+    root_is_mapping = len(first) == 3 and isinstance(first[2], MappingStartEvent)
+    return root_is_mapping and _ROOT_KEY_LINE.search(text) is not None
+
+
 def parse(doc: Document, matcher: Matcher) -> list[Signal]:
     text = decode(doc.body, doc.content_type)
     walk = _Walk(matcher)
@@ -411,12 +472,16 @@ def parse(doc: Document, matcher: Matcher) -> list[Signal]:
         except (ValueError, RecursionError):
             pass  # libyaml reads JSON too, and says precisely where it is broken (or too deep)
     if parsed_json:
+        if isinstance(data, dict) and data.keys() & _ROOT_KEYS and not matcher.could_name_any(text):
+            return []  # exact: with nothing to match the walk would find nothing, and the root is checked
         _walk_json(data, walk)
     else:
+        if _nothing_to_find(text, matcher):
+            return []
         _walk_yaml(text, walk)
     if walk.root_kind != "mapping":
         raise ParseError("not an OpenAPI document: the top level is not a mapping")
-    if not walk.root_keys & {"openapi", "swagger", "paths", "components"}:
+    if not walk.root_keys & _ROOT_KEYS:
         raise ParseError("not an OpenAPI document: no openapi, paths or components at the top level")
     return _signals(walk)
 

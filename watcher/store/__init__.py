@@ -6,6 +6,7 @@ All SQL lives under watcher/store. SQLite is the default; nothing here is SQLite
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import threading
 import zlib
@@ -13,10 +14,11 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import wraps
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Select, and_, bindparam, create_engine, event, func, insert, or_, select, update
+from sqlalchemy import (Connection, DateTime, Engine, Select, String, bindparam, create_engine, event, func, insert,
+                        or_, select, type_coerce, update)
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
 from ..clock import utcnow
@@ -162,6 +164,94 @@ class HistoryFilter:
         return q
 
 
+class _Statements:
+    """The probe path's statements, built once: building a Core statement costs more CPU than running
+    it on SQLite, and a statement object used again also finds its compiled form in the engine's cache
+    at once. Lists of ids or names go in as expanding bind parameters."""
+
+    @functools.cached_property
+    def claim(self) -> Any:
+        s = S.sources
+        return update(s).where(
+            s.c.id.in_(bindparam("b_ids", expanding=True)),
+            or_(s.c.lease_until.is_(None), s.c.lease_until < bindparam("b_now"), s.c.lease_owner == bindparam("b_owner")),
+        ).values(lease_owner=bindparam("b_owner"), lease_until=bindparam("b_until")).returning(
+            *s.c, select(S.snapshots.c.content_hash).where(S.snapshots.c.id == s.c.snapshot_id)
+            .scalar_subquery().label("content_hash"))  # the claimed sources' state, in the same statement
+
+    @functools.cached_property
+    def claim_due(self) -> Any:
+        s = S.sources
+        # `b_due_by`: a scheduler's jitter may fire a little early; that is still this interval
+        return self.claim.where(or_(s.c.next_due_at.is_(None), s.c.next_due_at <= bindparam("b_due_by")))
+
+    @functools.cached_property
+    def states(self) -> Any:
+        s = S.sources
+        return (select(s, S.snapshots.c.content_hash)
+                .join(S.snapshots, S.snapshots.c.id == s.c.snapshot_id, isouter=True))
+
+    @functools.cached_property
+    def states_named(self) -> Any:
+        return self.states.where(S.sources.c.name.in_(bindparam("b_names", expanding=True)))
+
+    @functools.cached_property
+    def before(self) -> Any:
+        src_t = S.sources
+        return select(src_t.c.id, src_t.c.failure_streak, src_t.c.health_alerted, src_t.c.last_ok_at,
+                      src_t.c.next_due_at, src_t.c.etag, src_t.c.last_modified, src_t.c.snapshot_id,
+                      src_t.c.parsed_with).where(src_t.c.id.in_(bindparam("b_ids", expanding=True)))
+
+    @functools.cached_property
+    def live(self) -> Any:
+        sig = S.signals
+        return (select(sig.c.source_id, sig.c.id, sig.c.key_hash, sig.c.target, sig.c.model_id, sig.c.evidence_type,
+                       sig.c.level, sig.c.location, sig.c.excerpt, sig.c.first_seen, sig.c.url, sig.c.authority,
+                       sig.c.missed_at)
+                .where(sig.c.source_id.in_(bindparam("b_ids", expanding=True)), sig.c.vanished_at.is_(None)))
+
+    @functools.cached_property
+    def insert_runs(self) -> Any:
+        runs = S.probe_runs
+        return insert(runs).returning(runs.c.id, sort_by_parameter_order=True)
+
+    @functools.cached_property
+    def vanish(self) -> Any:
+        sig = S.signals
+        return update(sig).where(sig.c.id == bindparam("b_id")).values(
+            vanished_at=bindparam("b_at"), vanished_probe_run_id=bindparam("b_run"))
+
+    @functools.cached_property
+    def seen_again(self) -> Any:
+        sig = S.signals
+        # evidence an answer missed keeps the last_seen of the answer that last showed it
+        return (update(sig).where(sig.c.source_id == bindparam("b_sid"), sig.c.vanished_at.is_(None),
+                                  sig.c.missed_at.is_(None))
+                .values(last_seen=bindparam("b_at"), last_probe_run_id=bindparam("b_run")))
+
+    @functools.cached_property
+    def missed(self) -> Any:
+        sig = S.signals
+        return update(sig).where(sig.c.id == bindparam("b_id")).values(missed_at=bindparam("b_at"))
+
+    @functools.cached_property
+    def found_again(self) -> Any:
+        sig = S.signals
+        return update(sig).where(sig.c.id == bindparam("b_id")).values(missed_at=None)
+
+    @functools.cached_property
+    def after(self) -> Any:
+        src_t = S.sources
+        return update(src_t).where(src_t.c.id == bindparam("b_id")).values(
+            last_outcome=bindparam("b_outcome"), last_status=bindparam("b_status"), last_error=bindparam("b_error"),
+            last_probe_at=bindparam("b_at"), next_due_at=bindparam("b_due"), failure_streak=bindparam("b_streak"),
+            last_ok_at=bindparam("b_ok"), etag=bindparam("b_etag"), last_modified=bindparam("b_lm"),
+            snapshot_id=bindparam("b_snap"), parsed_with=bindparam("b_parsed"), lease_owner=None, lease_until=None)
+
+
+_Q = _Statements()
+
+
 class Store:
     def __init__(self, url: str, *, migrate: bool = True) -> None:
         self.url = url
@@ -217,18 +307,10 @@ class Store:
 
     @_guard
     def states(self, names: Iterable[str] | None = None) -> dict[str, SourceState]:
-        s = S.sources
-        q = select(s, S.snapshots.c.content_hash).join(S.snapshots, S.snapshots.c.id == s.c.snapshot_id,
-                                                        isouter=True)
-        if names is not None:
-            q = q.where(s.c.name.in_(list(names)))
+        params = {} if names is None else {"b_names": list(names)}
+        q = _Q.states if names is None else _Q.states_named
         with self.engine.connect() as conn:
-            return {r.name: SourceState(
-                id=r.id, name=r.name, etag=r.etag, last_modified=r.last_modified, snapshot_id=r.snapshot_id,
-                content_hash=r.content_hash, parsed_with=r.parsed_with, last_outcome=r.last_outcome,
-                last_status=r.last_status, last_error=r.last_error, last_probe_at=r.last_probe_at,
-                last_ok_at=r.last_ok_at, failure_streak=r.failure_streak, health_alerted=r.health_alerted,
-                next_due_at=r.next_due_at) for r in conn.execute(q)}
+            return {r.name: _state(r) for r in conn.execute(q, params)}
 
     @_guard
     def snapshot_body(self, snapshot_id: int) -> bytes | None:
@@ -238,25 +320,22 @@ class Store:
     # ---------------------------------------------------------------- leases
     @_guard
     def claim_many(self, source_ids: Sequence[int], owner: str, ttl: float, *, due_only: bool,
-                   slack: float = 0.0, now: datetime | None = None) -> set[int]:
-        """Take the probe lease on every given source that is free (and due, if asked); returns the ids taken.
+                   slack: float = 0.0, now: datetime | None = None) -> dict[int, SourceState]:
+        """Take the probe lease on every given source that is free (and due, if asked); returns the ids
+        taken, each with its source's state (what the probe needs: validators, stored copy, schedule).
 
         A conditional UPDATE … RETURNING: the database's row locks let exactly one claimant win
         each source, on PostgreSQL as on SQLite.
         """
         now = now or utcnow()
-        s = S.sources
-        taken: set[int] = set()
+        taken: dict[int, SourceState] = {}
+        params: dict[str, Any] = dict(b_now=now, b_owner=owner, b_until=now + timedelta(seconds=ttl))
+        if due_only:  # `slack`: a scheduler's jitter may fire a little early; that is still this interval
+            params["b_due_by"] = now + timedelta(seconds=slack)
         with self.write() as conn:
             for chunk in chunks(list(source_ids)):
-                cond = [s.c.id.in_(chunk),
-                        or_(s.c.lease_until.is_(None), s.c.lease_until < now, s.c.lease_owner == owner)]
-                if due_only:
-                    # `slack`: a scheduler's jitter may fire a little early; that is still this interval
-                    cond.append(or_(s.c.next_due_at.is_(None), s.c.next_due_at <= now + timedelta(seconds=slack)))
-                res = conn.execute(update(s).where(and_(*cond)).values(
-                    lease_owner=owner, lease_until=now + timedelta(seconds=ttl)).returning(s.c.id))
-                taken.update(r[0] for r in res)
+                res = conn.execute(_Q.claim_due if due_only else _Q.claim, {**params, "b_ids": chunk})
+                taken.update((r.id, _state(r)) for r in res)
         return taken
 
     @_guard
@@ -321,16 +400,11 @@ class Store:
         return snapshot_id
 
     def _record(self, conn: Connection, items: Sequence[tuple[SourceRow, Probe, float]]) -> list[ProbeRecord]:
-        src_t, sig, runs = S.sources, S.signals, S.probe_runs
+        sig = S.signals
         ids = [src.id for src, _, _ in items]
-        before = {r.id: r for r in conn.execute(select(
-            src_t.c.id, src_t.c.failure_streak, src_t.c.health_alerted, src_t.c.last_ok_at, src_t.c.next_due_at,
-            src_t.c.etag, src_t.c.last_modified, src_t.c.snapshot_id, src_t.c.parsed_with).where(src_t.c.id.in_(ids)))}
+        before = {r.id: r for r in conn.execute(_Q.before, {"b_ids": ids})}
         live: dict[int, dict[str, Any]] = {}
-        for r in conn.execute(select(sig.c.source_id, sig.c.id, sig.c.key_hash, sig.c.target, sig.c.model_id,
-                                     sig.c.evidence_type, sig.c.level, sig.c.location, sig.c.excerpt,
-                                     sig.c.first_seen, sig.c.url, sig.c.authority, sig.c.missed_at)
-                              .where(sig.c.source_id.in_(ids), sig.c.vanished_at.is_(None))):
+        for r in conn.execute(_Q.live, {"b_ids": ids}):
             live.setdefault(r.source_id, {})[r.key_hash] = r
 
         # Evidence vanishes only at the second answer in a row without it, so a flapping document does not
@@ -355,7 +429,7 @@ class Store:
                 gone = [r for r in here.values() if r.missed_at is not None]
             plans.append((src, probe, every, self._snapshot(conn, probe), here, seen, added, gone))
 
-        run_ids = conn.execute(insert(runs).returning(runs.c.id, sort_by_parameter_order=True), [
+        run_ids = conn.execute(_Q.insert_runs, [
             dict(source_id=src.id, started_at=probe.started_at, duration_ms=probe.duration_ms,
                  outcome=probe.outcome.value, http_status=probe.status, bytes=probe.bytes, snapshot_id=snap,
                  changed=bool(added or gone), error=probe.error)
@@ -364,22 +438,17 @@ class Store:
         vanish = [dict(b_id=r.id, b_at=probe.started_at, b_run=run_id)
                   for (_, probe, _, _, _, _, _, gone), run_id in zip(plans, run_ids) for r in gone]
         if vanish:
-            conn.execute(update(sig).where(sig.c.id == bindparam("b_id")).values(
-                vanished_at=bindparam("b_at"), vanished_probe_run_id=bindparam("b_run")), vanish)
+            conn.execute(_Q.vanish, vanish)
         if back:
-            conn.execute(update(sig).where(sig.c.id == bindparam("b_id")).values(missed_at=None),
-                         [dict(b_id=i) for i in back])
+            conn.execute(_Q.found_again, [dict(b_id=i) for i in back])
         # An answer that still shows the evidence moves its last_seen; a failure says nothing about it.
         seen_again = [dict(b_sid=src.id, b_at=probe.started_at, b_run=run_id)
                       for (src, probe, _, _, here, _, _, gone), run_id in zip(plans, run_ids)
                       if probe.outcome.answered and len(here) > len(gone)]
         if seen_again:
-            conn.execute(update(sig).where(sig.c.source_id == bindparam("b_sid"), sig.c.vanished_at.is_(None),
-                                           sig.c.missed_at.is_(None))
-                         .values(last_seen=bindparam("b_at"), last_probe_run_id=bindparam("b_run")), seen_again)
+            conn.execute(_Q.seen_again, seen_again)
         if missed:
-            conn.execute(update(sig).where(sig.c.id == bindparam("b_id")).values(missed_at=bindparam("b_at")),
-                         [dict(b_id=i, b_at=at) for i, at in missed])
+            conn.execute(_Q.missed, [dict(b_id=i, b_at=at) for i, at in missed])
         added_rows: list[list[dict[str, Any]]] = []
         for (src, probe, _, snap, _, _, added, _), run_id in zip(plans, run_ids):
             now = probe.started_at
@@ -414,12 +483,7 @@ class Store:
                 vanished=[dict(r._mapping) for r in gone], live=len(here) - len(gone) + len(added),
                 failure_streak=streak, health_alerted=b.health_alerted, first_read=b.last_ok_at is None))
         # the probe is done: its lease ends with it
-        conn.execute(update(src_t).where(src_t.c.id == bindparam("b_id")).values(
-            last_outcome=bindparam("b_outcome"), last_status=bindparam("b_status"), last_error=bindparam("b_error"),
-            last_probe_at=bindparam("b_at"), next_due_at=bindparam("b_due"), failure_streak=bindparam("b_streak"),
-            last_ok_at=bindparam("b_ok"), etag=bindparam("b_etag"), last_modified=bindparam("b_lm"),
-            snapshot_id=bindparam("b_snap"), parsed_with=bindparam("b_parsed"), lease_owner=None, lease_until=None),
-            updates)
+        conn.execute(_Q.after, updates)
         return records
 
     # ---------------------------------------------------------------- reading
@@ -461,6 +525,39 @@ class Store:
         except SQLAlchemyError as exc:
             raise StoreError(f"database {redact_url(self.url)}: {_reason(exc)}") from None
 
+    def iter_signal_values(self, f: HistoryFilter, fields: Sequence[str], *, batch: int = 1000
+                           ) -> Iterator[tuple[Any, ...]]:
+        """For exports: the signals `f` selects, oldest first, each a tuple of `fields` (a signals column,
+        or `source` for its source's name), with times as ISO 8601 UTC strings (`2026-05-01T12:00:00Z`)
+        formatted from what is stored rather than converted through datetime objects. Streamed."""
+        sig, src = S.signals, S.sources
+        sqlite = self.dialect == "sqlite"
+        cols: list[Any] = []
+        times: list[int] = []
+        for i, name in enumerate(fields):
+            col = src.c.name.label("source") if name == "source" else sig.c[name]
+            if isinstance(col.type, DateTime):
+                times.append(i)
+                if sqlite:  # the stored text itself, not SQLAlchemy's parse of it
+                    col = type_coerce(col, String()).label(name)
+            cols.append(col)
+        q = f.where(select(*cols).select_from(sig.join(src, src.c.id == sig.c.source_id)))
+        q = q.order_by(sig.c.first_seen, sig.c.id)
+        try:
+            with self.engine.connect() as conn:
+                result = conn.execution_options(stream_results=True, yield_per=batch).execute(q)
+                for part in result.partitions():
+                    for r in part:
+                        if not times:
+                            yield tuple(r)
+                            continue
+                        row = list(r)
+                        for i in times:
+                            row[i] = _iso_utc(row[i])
+                        yield tuple(row)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"database {redact_url(self.url)}: {_reason(exc)}") from None
+
     @_guard
     def discovered_targets(self) -> list[str]:
         """Ids first seen through a family target, now tracked on their own."""
@@ -498,16 +595,26 @@ class Store:
         a database failure inside it becomes a StoreError that names the database, not a traceback."""
         # SQLite has one writer at a time: threads of this process queue on a lock instead of on
         # SQLite's busy handler, which sleeps in growing steps (other processes still use it).
-        lock = self._write_lock if self.dialect == "sqlite" else contextlib.nullcontext()
+        sqlite = self.dialect == "sqlite"
+        lock = self._write_lock if sqlite else contextlib.nullcontext()
         try:
-            with lock, self._write_engine.begin() as conn:
-                yield conn
+            with lock, self.engine.connect() as conn:
+                _begin.immediate = sqlite
+                try:
+                    trans = conn.begin()
+                finally:
+                    _begin.immediate = False
+                with trans:
+                    yield conn
         except SQLAlchemyError as exc:
             raise StoreError(f"database {redact_url(self.url)}: {_reason(exc)}") from None
 
-    @property
-    def _write_engine(self) -> Engine:
-        return self.engine.execution_options(watcher_immediate=True)
+
+class _BeginMode(threading.local):
+    immediate = False  # set by Store.write around its BEGIN, in its own thread
+
+
+_begin = _BeginMode()
 
 
 def _engine(url: str) -> Engine:
@@ -524,15 +631,40 @@ def _engine(url: str) -> Engine:
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
 
-        @event.listens_for(engine, "begin")
-        def _on_begin(conn):  # type: ignore[no-untyped-def]
-            immediate = conn.get_execution_options().get("watcher_immediate")
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        def do_begin(dbapi_conn):  # type: ignore[no-untyped-def]
+            dbapi_conn.execute("BEGIN IMMEDIATE" if _begin.immediate else "BEGIN")
 
+        # SQLAlchemy's recipe is a "begin" event listener; the dialect's own hook does the same without
+        # giving the engine connection events, which cost a dispatch on every statement executed.
+        engine.dialect.do_begin = do_begin  # type: ignore[method-assign]
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+def _state(r: Any) -> SourceState:
+    return SourceState(
+        id=r.id, name=r.name, etag=r.etag, last_modified=r.last_modified, snapshot_id=r.snapshot_id,
+        content_hash=r.content_hash, parsed_with=r.parsed_with, last_outcome=r.last_outcome,
+        last_status=r.last_status, last_error=r.last_error, last_probe_at=r.last_probe_at,
+        last_ok_at=r.last_ok_at, failure_streak=r.failure_streak, health_alerted=r.health_alerted,
+        next_due_at=r.next_due_at)
+
+
+def _iso_utc(value: datetime | str | None) -> str | None:
+    """A stored naive-UTC time as ISO 8601 with a Z, as clock.iso writes it (microseconds only when
+    there are any). SQLite hands back SQLAlchemy's text, `2026-05-01 12:00:00.000000`; PostgreSQL a datetime."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if len(value) == 26 and value[10] == " " and value[19] == ".":
+            micro = value[20:]
+            return f"{value[:10]}T{value[11:19]}{'' if micro == '000000' else '.' + micro}Z"
+        value = datetime.fromisoformat(value)  # anything else stored: the exact, slower way
+    if value.tzinfo is not None:
+        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+    return value.isoformat() + "Z"
 
 
 def redact_url(url: str) -> str:
