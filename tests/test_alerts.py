@@ -230,7 +230,7 @@ def test_a_second_daemon_on_the_same_sqlite_file_refuses_to_start(http_server, t
 def test_corroborations_wait_a_minute_and_travel_together(http_server, receiver, tmp_path, monkeypatch):
     from datetime import timedelta
 
-    import watcher.store.outbox as outbox_mod
+    import watcher.store.sql as sql_mod  # the outbox's clock on SQLite (db_now)
     from watcher.clock import utcnow
 
     for p in ("/a", "/b", "/c"):
@@ -245,7 +245,7 @@ def test_corroborations_wait_a_minute_and_travel_together(http_server, receiver,
     cycle_and_deliver(cfg)
     assert len(receiver.received) == 1  # the corroborations wait for company
     later = utcnow() + timedelta(seconds=notify.CORROBORATION_GRACE + 1)
-    monkeypatch.setattr(outbox_mod, "utcnow", lambda: later)
+    monkeypatch.setattr(sql_mod, "utcnow", lambda: later)
     config = load_config(cfg)
     deliver_due(config, Store(config.database_url), owner_id())
     assert len(receiver.received) == 2

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import watcher.notify as notify_mod
-import watcher.store.outbox as outbox_mod
+import watcher.store.sql as sql_mod
 from conftest import SMTPServer, free_port
 from servers import HookReceiver
 from tcpproxy import TCPProxy
@@ -147,8 +147,7 @@ def test_slack_failing_for_an_hour_then_recovering_gets_exactly_one(http_server,
     """Time travels: the dispatcher's clock jumps to each retry, so an hour of 500s takes a second."""
     http_server.route("/v1/models", AFTER, content_type="application/json")
     clock = [utcnow()]
-    monkeypatch.setattr(notify_mod, "utcnow", lambda: clock[0])
-    monkeypatch.setattr(outbox_mod, "utcnow", lambda: clock[0])
+    monkeypatch.setattr(sql_mod, "utcnow", lambda: clock[0])
     with HookReceiver() as rec:
         rec.script([500] * 1000)
         cfg = config_file(tmp_path, http_server, [{"name": "slack", "type": "slack", "webhook_url": rec.url("/s")}])

@@ -37,7 +37,6 @@ from watcher.evidence import EvidenceType, Outcome, Signal
 from watcher.fetch import Fetcher
 from watcher.notify import make_hook
 from watcher.store import Probe, Store, runs
-from watcher.store.schema import HEAD_REVISION
 
 OPENAI = Path(__file__).parent / "fixtures" / "openai"
 PY_BEFORE = (DEMO_DATA / "openai-python" / "image_model-2025-12-16-9dc1d1a0.py").read_bytes()
@@ -569,6 +568,19 @@ def test_a_change_recorded_while_pruning_keeps_the_document_it_is_compared_again
     assert e.diff.base_snapshot.content_hash == hashlib.sha256(b"A\n").hexdigest()
 
 
+_STABLE = ("id", "source_id", "target", "model_id", "key_hash", "level", "evidence_type", "location", "excerpt",
+           "first_probe_run_id", "vanished_probe_run_id")
+
+
+def _signal_rows(store: Store) -> list[tuple]:
+    with store.engine.connect() as conn:
+        return [tuple(r) for r in conn.exec_driver_sql(f"SELECT {', '.join(_STABLE)} FROM signals ORDER BY id")]
+
+
+def _rows_of(history_rows: list[dict]) -> list[tuple]:
+    return [tuple(r[c] for c in _STABLE) for r in sorted(history_rows, key=lambda r: r["id"])]
+
+
 def test_upgrading_a_database_with_history_from_0001_keeps_it_and_prunes(tmp_path, db_url):
     """0002 indexes the references prune deletes by and takes the foreign key off last_probe_run_id
     (SQLite by copying the table): the history, the one-live-row index and the other keys survive."""
@@ -576,13 +588,9 @@ def test_upgrading_a_database_with_history_from_0001_keeps_it_and_prunes(tmp_pat
 
     from watcher.store import migrate
 
-    migrate.upgrade(Store(db_url, migrate=False).engine, "0001")
-    config, store, src = _seeded_config(tmp_path, db_url, migrate=False)
-    assert store.schema_revision() == "0001"
-    # Today's code writes signals.missed_at (0003); lend the 0001 table that column while seeding, then
-    # take it off again, so the upgrade starts from the 0001 shape with its history in it.
-    with store.engine.begin() as conn:
-        conn.exec_driver_sql("ALTER TABLE signals ADD COLUMN missed_at TIMESTAMP")
+    # The history is written by today's code, then the schema taken back to 0001 (today's code writes
+    # columns 0001 lacks, such as 0003's sources.not_before) and brought forward to 0002 alone.
+    config, store, src = _seeded_config(tmp_path, db_url)
     old = utcnow() - timedelta(days=200)
     store.record_probe(src, Probe(Outcome.OK, old, 5, 200, 2, body=b"A\n", signals=[]), every=900)
     for i in range(1, 30):
@@ -591,14 +599,17 @@ def test_upgrading_a_database_with_history_from_0001_keeps_it_and_prunes(tmp_pat
         store.record_probe(src, Probe(Outcome.OK, old + timedelta(days=i), 5, 200, 2, body=body, signals=signals),
                            every=900)
     before = store.history()
-    with store.engine.begin() as conn:
-        conn.exec_driver_sql("ALTER TABLE signals DROP COLUMN missed_at")
-    migrate.upgrade(store.engine)
-    assert store.schema_revision() == HEAD_REVISION and store.history() == before
+    migrate.downgrade(store.engine, "0001")
+    # Read with the columns 0001 has (today's history reads signals.missed_at, 0004's).
+    assert store.schema_revision() == "0001" and _signal_rows(store) == _rows_of(before)
+    migrate.upgrade(store.engine, "0002")
+    assert store.schema_revision() == "0002" and _signal_rows(store) == _rows_of(before)
     indexes = {i["name"]: i for i in inspect(store.engine).get_indexes("signals")}
     assert indexes["uq_signals_live"]["unique"] and "ix_signals_first_probe_run_id" in indexes
     fks = {fk["constrained_columns"][0] for fk in inspect(store.engine).get_foreign_keys("signals")}
     assert fks == {"source_id", "first_probe_run_id", "vanished_probe_run_id", "first_snapshot_id"}
+    migrate.upgrade(store.engine)
+    assert store.history() == before
     res = runs.prune(store, utcnow() - timedelta(days=90))
     assert res.runs_removed == 27 and store.history() == before  # 0-8 and 11-28; 9 is what 10 is diffed against
     e = history.explain(store, before[0]["id"])

@@ -24,7 +24,6 @@ import pytest
 from fixturepaths import DEMO_DATA
 from servers import HookReceiver
 from watcher import notify, sources
-from watcher.clock import utcnow
 from watcher.config import load_config
 from watcher.cycle import owner_id, run_cycle
 from watcher.fetch import Fetcher
@@ -141,6 +140,20 @@ def told(receiver, path: str) -> list[str]:
     return out
 
 
+def a_minute_passes(store: Store) -> None:
+    """The corroboration grace runs out: what waits in the outbox is due now. (The outbox compares with the
+    database's clock, PostgreSQL's own on PostgreSQL, so the notices move rather than the clock.)"""
+    from sqlalchemy import select, update
+
+    from watcher.store import schema as S
+
+    N = S.notices
+    with store.write() as conn:
+        for id_, at in conn.execute(select(N.c.id, N.c.next_attempt_at).where(N.c.state == "pending")).all():
+            conn.execute(update(N).where(N.c.id == id_).values(
+                next_attempt_at=at - timedelta(seconds=notify.CORROBORATION_GRACE + 1)))
+
+
 @pytest.fixture
 def receiver():
     with HookReceiver() as r:
@@ -191,8 +204,7 @@ def test_a_cron_run_where_every_docs_page_changes_at_once_sends_one_release_per_
                                            f'url = "{http_server.url(late[2])}"\n\n[[channels]]', 1))
     run_once(cfg, receiver)
     assert [told(receiver, p) for p in ("/slack", "/hook", "/only")] == [["release"]] * 3  # it waits for company
-    later = utcnow() + timedelta(seconds=notify.CORROBORATION_GRACE + 1)
-    monkeypatch.setattr(outbox, "utcnow", lambda: later)
+    a_minute_passes(store)
     monkeypatch.setenv("SLACK_URL", receiver.url("/slack"))
     config = load_config(cfg)
     deliver_due(config, store, owner_id())
@@ -299,9 +311,9 @@ def test_the_daemon_sends_one_release_per_channel_when_six_sources_confirm_withi
 
 
 @pytest.mark.parametrize("database", ["sqlite", "postgresql"])
-def test_a_target_announced_before_the_upgrade_is_not_announced_again(http_server, receiver, tmp_path,
-                                                                      monkeypatch, request, database):
-    """A database from before 0003 (no releases table) already sent `release:gpt-image-2`; the upgrade
+def test_a_target_announced_before_the_upgrade_is_not_announced_again(http_server, receiver, tmp_path, request,
+                                                                      database):
+    """A database from before 0004 (no releases table) already sent `release:gpt-image-2`; the upgrade
     takes every confirmed target as announced, so a source confirming afterwards is a corroboration, not a
     release whose key already exists (which would send nothing at all)."""
     from watcher.store import migrate
@@ -314,12 +326,11 @@ def test_a_target_announced_before_the_upgrade_is_not_announced_again(http_serve
     run_once(cfg, receiver)
     assert told(receiver, "/hook") == ["release"]
     store = Store(load_config(cfg).database_url)
-    migrate.downgrade(store.engine, "0002")  # as the database stood before this release of watcher
+    migrate.downgrade(store.engine, "0003")  # as the database stood before releases were kept
     migrate.upgrade(store.engine)
     http_server.route(srcs[1][2], srcs[1][4], content_type="text/plain")  # node confirms now
     run_once(cfg, receiver)
-    later = utcnow() + timedelta(seconds=notify.CORROBORATION_GRACE + 1)
-    monkeypatch.setattr(outbox, "utcnow", lambda: later)
+    a_minute_passes(store)
     deliver_due(load_config(cfg, env={**os.environ, "SLACK_URL": receiver.url("/slack")}), store, owner_id())
     assert told(receiver, "/hook") == ["release", "corroboration"]
     assert at(receiver, "/hook")[1].json()["details"]["source"] == "node-sdk"

@@ -137,9 +137,11 @@ def run(obj: Ctx, once: bool, names: tuple[str, ...]) -> None:
         sys.exit(run_daemon(config))
     from .cycle import owner_id, run_cycle
     from .notify import deliver_due, make_hook
-    from .store.locks import dead_here
+    from .store import locks
 
-    obj.store.reap(dead_here)
+    locks.register(config.database_url, owner_id())
+    obj.store.reap(locks.dead_checker(config.database_url))
+    locks.sweep(config.database_url)
     report = run_cycle(config, obj.store, names=list(names) or None, hook=make_hook(config))
     _print_cycle(report)
     counts = deliver_due(config, obj.store, owner_id())
@@ -183,7 +185,9 @@ def status(obj: Ctx, fmt: str) -> None:
                                 ("not_configured" if not s.configured else None),
                                 last_probe_at=iso(states[s.name].last_probe_at) if s.name in states else None,
                                 failure_streak=states[s.name].failure_streak if s.name in states else 0)
-                           for s in config.sources]}
+                           for s in config.sources],
+               "failed_notices": [dict(id=r["id"], channel=r["channel"], kind=r["kind"], target=r["target"],
+                                       error=r["last_error"]) for r in store.notices(state="failed", limit=50)]}
         click.echo(json.dumps(out, indent=2))
         return
     click.echo(_table([[v.target, v.verdict.value, ", ".join(v.sources) or "-"] for v in vs],
@@ -205,32 +209,78 @@ def status(obj: Ctx, fmt: str) -> None:
         crow = []
         for c in config.channels:
             h = health.get(c.name, {})
+            # failing: its latest attempt failed (a later success clears it; failed notices are listed below)
             state = "not configured: set " + ", ".join(c.missing_env) if not c.configured else (
-                "failing" if h.get("failed") or (h.get("pending") and h.get("last_error")) else "ok")
+                "failing" if h.get("last_error") else "ok")
             crow.append([c.name, c.type, state, h.get("sent", 0), h.get("pending", 0), h.get("failed", 0),
                          oneline(h.get("last_error") or "", 60)])
         click.echo(_table(crow, ["channel", "type", "state", "sent", "pending", "failed", "last error"]))
+    failed = store.notices(state="failed", limit=50)
+    if failed:
+        click.echo("")
+        click.echo(f"{len(failed)} failed notice(s), not delivered: `watcher alerts retry ID` (or --all-failed) "
+                   "re-queues, `watcher alerts dismiss ID` gives up")
+        click.echo(_table([[r["id"], r["channel"], r["kind"], r["target"] or "", oneline(r["last_error"] or "", 70)]
+                           for r in failed], ["id", "channel", "kind", "target", "error"]))
     click.echo("")
     for v in vs:
         click.echo(v.summary())
 
 
 # ------------------------------------------------------------------ alerts / notify
-@cli.command()
-@click.option("--state", type=click.Choice(["pending", "sent", "failed"]), help="Only notices in this state.")
+@cli.group(invoke_without_command=True)
+@click.option("--state", type=click.Choice(["pending", "sent", "failed", "dismissed"]),
+              help="Only notices in this state.")
 @click.option("--channel", help="Only this channel.")
 @click.option("--limit", default=200, show_default=True, help="At most this many, newest first.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.pass_context
+def alerts(ctx: click.Context, state: str | None, channel: str | None, limit: int, fmt: str) -> None:
+    """The notices and their delivery state (pending, sent, failed), newest first.
+
+    `alerts retry` re-queues failed notices; `alerts dismiss` gives up on them."""
+    if ctx.invoked_subcommand is None:
+        _list_alerts(ctx.find_object(Ctx), state, channel, limit, fmt)
+
+
+@alerts.command("retry")
+@click.argument("ids", nargs=-1, type=int)
+@click.option("--channel", help="Every failed notice of this channel.")
+@click.option("--all-failed", is_flag=True, help="Every failed notice.")
 @pass_ctx
 @_errors
-def alerts(obj: Ctx, state: str | None, channel: str | None, limit: int, fmt: str) -> None:
-    """The notices and their delivery state (pending, sent, failed), newest first."""
+def alerts_retry(obj: Ctx, ids: tuple[int, ...], channel: str | None, all_failed: bool) -> None:
+    """Re-queue failed notices (by ID, --channel or --all-failed); the next run or daemon pass sends them."""
+    if not (ids or channel or all_failed):
+        raise click.UsageError("name notice IDs, or give --channel NAME or --all-failed")
+    done = obj.store.requeue_notices(ids=ids, channel=channel, all_failed=all_failed)
+    click.echo(f"re-queued {len(done)} failed notice(s)" + (f": {', '.join(map(str, done))}" if done else ""))
+    if ids and set(ids) - set(done):
+        click.echo(f"not failed (or no such notice): {', '.join(map(str, sorted(set(ids) - set(done))))}", err=True)
+        sys.exit(1)
+
+
+@alerts.command("dismiss")
+@click.argument("ids", nargs=-1, type=int, required=True)
+@pass_ctx
+@_errors
+def alerts_dismiss(obj: Ctx, ids: tuple[int, ...]) -> None:
+    """Give up on failed notices: `status` stops showing them (they stay in `alerts --state dismissed`)."""
+    done = obj.store.dismiss_notices(ids)
+    click.echo(f"dismissed {len(done)} failed notice(s)" + (f": {', '.join(map(str, done))}" if done else ""))
+    if set(ids) - set(done):
+        click.echo(f"not failed (or no such notice): {', '.join(map(str, sorted(set(ids) - set(done))))}", err=True)
+        sys.exit(1)
+
+
+@_errors
+def _list_alerts(obj: Ctx, state: str | None, channel: str | None, limit: int, fmt: str) -> None:
     from .clock import iso, local
 
     rows = obj.store.notices(state=state, channel=channel, limit=limit)
     if fmt == "json":
         click.echo(json.dumps([{k: (iso(v) if isinstance(v, datetime) else v) for k, v in r.items()
-                                if k not in ("claimed_by", "claimed_until")} for r in rows], indent=2))
+                                if k not in ("claimed_by", "claimed_until", "claim_token")} for r in rows], indent=2))
         return
     click.echo(_table([[r["id"], local(r["created_at"]), r["channel"], r["kind"], r["target"] or "", r["state"],
                         r["attempts"], local(r["sent_at"]) if r["sent_at"] else "",

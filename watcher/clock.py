@@ -1,13 +1,22 @@
-"""Time in one place: naive UTC for storage, the local zone for people."""
+"""Time in one place: naive UTC for storage, the local zone for people.
+
+Leases, claims and back-off never compare against this clock on PostgreSQL: they take the database's
+(`store.sql.db_now`), so replicas whose wall clocks disagree still agree on who holds what. Intervals
+inside one process use `time.monotonic()`.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
+
+from . import faults
 
 
 def utcnow() -> datetime:
     """Naive UTC, microseconds kept: what the database stores."""
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    skew = faults.clock_skew()
+    return now + timedelta(seconds=skew) if skew else now
 
 
 def aware(dt: datetime | None) -> datetime | None:

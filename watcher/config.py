@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from . import sources as sources_registry
 from .durations import parse_duration
@@ -30,9 +30,15 @@ DEFAULT_DATABASE_URL = "sqlite:///watcher.db"
 CHANNEL_TYPES = ("slack", "email", "webhook")
 NOTICE_KINDS = ("release", "corroboration", "mentioned", "withdrawn", "discovered", "source_health", "test")
 ALERT_ON = ("confirmed", "mentioned")
+CHANNEL_TIMEOUT = 10.0  # seconds, the default total deadline of one send
+# No send may outlast this: the outbox's claim on a notice (notify.CLAIM_TTL, 120 s) must outlive any
+# send, or a second dispatcher could take the notice over while the first is still sending it.
+CHANNEL_DEADLINE_MAX = 30.0
 
 _VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+MIN_EVERY = 1.0  # seconds: a source probed faster than this is hammered, not watched
+MAX_NAME = 100  # characters of a source or channel name (the database keeps 200; `name/target` needs room)
 
 
 def expand(value: str, env: Mapping[str, str]) -> tuple[str, list[str], list[str]]:
@@ -94,6 +100,11 @@ class ChannelConfig:
     @property
     def configured(self) -> bool:
         return not self.missing_env
+
+    @property
+    def deadline(self) -> float:
+        """Seconds one send may take in all (connect, TLS, request, a trickled answer): the `timeout`."""
+        return min(float(self.settings.get("timeout", CHANNEL_TIMEOUT)), CHANNEL_DEADLINE_MAX)
 
 
 @dataclass(frozen=True)
@@ -162,14 +173,27 @@ class _Loader:
             raise self.fail(f"{where}.{key}", "must be a non-empty string")
         return value
 
-    def duration(self, table: Mapping[str, Any], key: str, where: str, default: float) -> float:
+    def duration(self, table: Mapping[str, Any], key: str, where: str, default: float, *,
+                 minimum: float = 0.0) -> float:
         if key not in table:
             return default
+        name = f"{where}.{key}" if where else key
         try:
-            return parse_duration(table[key])
-        except ValueError:
-            raise self.fail(f"{where}.{key}" if where else key,
-                            f"{table[key]!r} is not a duration; use e.g. 30s, 15m, 2h, 1d") from None
+            seconds = parse_duration(table[key])
+        except ValueError as exc:
+            raise self.fail(name, f"{table[key]!r} is not a usable duration ({exc}); use e.g. 30s, 15m, 2h, 1d "
+                                  "(at most a year)") from None
+        if seconds < minimum:
+            raise self.fail(name, f"{table[key]!r} is below the floor of {minimum:g} s; probing faster "
+                                  "hammers the server without seeing a release any sooner")
+        return seconds
+
+    def name(self, table: Mapping[str, Any], where: str) -> str:
+        name = self.string(table, "name", where, required=True)
+        assert name is not None
+        if len(name) > MAX_NAME:
+            raise self.fail(f"{where}.name", f"is {len(name)} characters long; at most {MAX_NAME}")
+        return name
 
     def expand_all(self, value: Any) -> tuple[Any, list[str]]:
         """Expand `${VAR}` in every string inside value; returns (expanded, missing names)."""
@@ -217,6 +241,9 @@ def parse_config(raw: Mapping[str, Any], path: Path, env: Mapping[str, str]) -> 
 
     db_raw = env.get("WATCHER_DATABASE_URL") or ld.string(raw, "database_url", "", default=DEFAULT_DATABASE_URL)
     database_url, missing, _ = expand(db_raw or DEFAULT_DATABASE_URL, env)
+    password = urlsplit(database_url).password if "://" in database_url else None
+    if password and len(password) >= 4:
+        ld.secrets.update({password, unquote(password)})  # a secret like any other (its host is not)
     if missing:
         raise ld.fail("database_url", f"environment variable {', '.join(missing)} is not set")
     if "://" not in database_url:
@@ -227,7 +254,7 @@ def parse_config(raw: Mapping[str, Any], path: Path, env: Mapping[str, str]) -> 
     if not isinstance(defaults, dict):
         raise ld.fail("defaults", "must be a table")
     ld.check_keys(defaults, _DEFAULT_KEYS, "defaults")
-    d_every = ld.duration(defaults, "every", "defaults", 900.0)
+    d_every = ld.duration(defaults, "every", "defaults", 900.0, minimum=MIN_EVERY)
     d_timeout = ld.duration(defaults, "timeout", "defaults", 20.0)
     d_deadline = ld.duration(defaults, "deadline", "defaults", 60.0)
     d_max = _int(ld, defaults, "max_bytes", "defaults", 20 * 1024 * 1024, minimum=1024)
@@ -244,8 +271,7 @@ def parse_config(raw: Mapping[str, Any], path: Path, env: Mapping[str, str]) -> 
         where = f"sources[{i}]"
         if not isinstance(s, dict):
             raise ld.fail(where, "must be a table")
-        name = ld.string(s, "name", where, required=True)
-        assert name is not None
+        name = ld.name(s, where)
         where = f"sources.{name}"
         enabled = s.get("enabled", True) is not False
         kind = ld.string(s, "kind", where, required=enabled)
@@ -292,7 +318,7 @@ def parse_config(raw: Mapping[str, Any], path: Path, env: Mapping[str, str]) -> 
         headers, miss_h = ld.expand_all(dict(headers_raw))
         common = dict(
             kind=kind, authority=authority,
-            every=ld.duration(s, "every", where, d_every),
+            every=ld.duration(s, "every", where, d_every, minimum=MIN_EVERY),
             headers=headers,
             allowed_hosts=tuple(h.lower() for h in hosts),
             timeout=ld.duration(s, "timeout", where, d_timeout),
@@ -305,6 +331,9 @@ def parse_config(raw: Mapping[str, Any], path: Path, env: Mapping[str, str]) -> 
             if not target_ids:
                 raise ld.fail(f"{where}.url", "names {target} but no [[targets]] has an id")
             for tid in target_ids:
+                if len(name) + 1 + len(tid) > 200:  # sources.name holds 200
+                    raise ld.fail(f"{where}.name", f"{name}/{tid} (one source per target) is longer than 200 "
+                                                   "characters; shorten the name")
                 sources.append(SourceConfig(name=f"{name}/{tid}", url=url.replace("{target}", tid),
                                             url_display=url_raw.replace("{target}", tid), target=tid, **common))
         else:
@@ -369,9 +398,9 @@ def _targets(ld: _Loader, raw: Any) -> list[Target]:
         else:
             fam = t["family"]
             prefix = fam.split("*", 1)[0].split("?", 1)[0] if isinstance(fam, str) else ""
-            if not isinstance(fam, str) or "*" not in fam or len(prefix) < 3:
+            if not isinstance(fam, str) or "*" not in fam or len(prefix) < 3 or len(fam) > 200:
                 raise ld.fail(f"{where}.family", f"{fam!r}: a family is a glob with a literal prefix of 3 "
-                                                 "characters or more, e.g. gpt-image-*")
+                                                 "characters or more (at most 200 in all), e.g. gpt-image-*")
             target = Target(family=fam.lower())
         if target.name in seen:
             raise ld.fail(where, f"duplicate target {target.name!r}")
@@ -389,8 +418,7 @@ def _channels(ld: _Loader, raw: Any, alert_on: list[str]) -> list[ChannelConfig]
         where = f"channels[{i}]"
         if not isinstance(c, dict):
             raise ld.fail(where, "must be a table")
-        name = ld.string(c, "name", where, required=True)
-        assert name is not None
+        name = ld.name(c, where)
         where = f"channels.{name}"
         if name in names:
             raise ld.fail(f"{where}.name", "duplicate channel name")

@@ -9,16 +9,17 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import secrets
 import socket
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from . import faults
-from .clock import utcnow
+from .clock import iso, utcnow
 from .config import Config, SourceConfig
 from .decide import TargetVerdict, decide_verdict
 from .errors import ParseError
@@ -27,6 +28,8 @@ from .sources import Document
 from .sources import get as get_kind
 from .store import Probe, ProbeHook, ProbeRecord, SourceRow, SourceState, Store, content_hash
 from .targets import Matcher, Target
+from .text import redact_values
+from .validators import MAX_ETAG, MAX_LAST_MODIFIED, sendable
 
 if TYPE_CHECKING:
     from .fetch import Fetcher
@@ -36,6 +39,7 @@ log = logging.getLogger(__name__)
 # Bump when a parser changes what it finds: stored documents are then parsed again.
 PARSER_VERSION = "2"  # 2: docs changelog dates and tag lines, guide_page, model_index, pricing model cells
 WORKERS = 8
+MAX_RETRY_AFTER = 86400.0  # a server asking for more than a day of silence gets a day
 
 
 @dataclass(frozen=True)
@@ -64,9 +68,16 @@ class CycleReport:
         return [s for s in self.sources if s.outcome is not None and s.outcome.failed]
 
 
+_OWNER: dict[int, str] = {}
+
+
 def owner_id() -> str:
-    """Who holds a lease: host and process, readable in the database."""
-    return f"{socket.gethostname()}:{os.getpid()}"[:100]
+    """Who holds a lease: host and PID to read, and a random part that makes it unique to this process
+    start (two containers may both be `app:1`; a PID is reused)."""
+    pid = os.getpid()
+    if pid not in _OWNER:  # keyed by PID: a forked child is another owner
+        _OWNER[pid] = f"{socket.gethostname()[:60]}:{pid}:{secrets.token_hex(6)}"
+    return _OWNER[pid]
 
 
 def all_targets(config: Config, store: Store | None = None) -> list[Target]:
@@ -89,8 +100,11 @@ def probe(source: SourceConfig, state: SourceState | None, fetcher: Fetcher, tar
     if not source.configured:
         return Probe(outcome=Outcome.NOT_CONFIGURED, started_at=started, duration_ms=0,
                      error=f"environment variable {', '.join(source.missing_env)} is not set")
-    result = fetcher.fetch(source, etag=state.etag if state else None,
-                           last_modified=state.last_modified if state else None)
+    # Validators only for a document we hold (a 304 means "what you have"), and only ones that can be
+    # sent back: one that cannot (stored by an older version) would break every request.
+    held = state is not None and state.snapshot_id is not None
+    result = fetcher.fetch(source, etag=sendable(state.etag, MAX_ETAG) if held else None,  # type: ignore[union-attr]
+                           last_modified=sendable(state.last_modified, MAX_LAST_MODIFIED) if held else None)  # type: ignore[union-attr]
     own_targets = [Target(id=source.target)] if source.target else list(targets)
     pkey = parse_key(source.kind, own_targets)
     body = result.body
@@ -105,6 +119,9 @@ def probe(source: SourceConfig, state: SourceState | None, fetcher: Fetcher, tar
     elif outcome is Outcome.OK and body is not None:
         if not (unchanged and chash == state.content_hash):  # type: ignore[union-attr]
             signals, outcome, error = _parse(source, body, result, own_targets, error)
+    elif outcome is Outcome.NOT_MODIFIED and not held:
+        # Nothing was ever read here: "not modified" says nothing about the target. Unknown, not absent.
+        outcome, error = Outcome.HTTP_ERROR, "HTTP 304 Not Modified, but nothing was ever read from this source"
     elif outcome is Outcome.NOT_MODIFIED and not unchanged and state and state.snapshot_id:
         # The targets or the parsers changed since the stored copy was read: read it again.
         old = snapshot(state.snapshot_id)
@@ -115,7 +132,19 @@ def probe(source: SourceConfig, state: SourceState | None, fetcher: Fetcher, tar
     return Probe(outcome=outcome, started_at=started, duration_ms=int((time.perf_counter() - t0) * 1000),
                  status=result.status, bytes=result.bytes_read, body=body if outcome is Outcome.OK else None,
                  content_type=result.content_type, content_hash=chash, etag=result.etag,
-                 last_modified=result.last_modified, error=error, signals=signals, parsed_with=pkey)
+                 last_modified=result.last_modified, error=error, signals=signals, parsed_with=pkey,
+                 retry_after=min(result.retry_after, MAX_RETRY_AFTER) if result.retry_after else None)
+
+
+def redacted(p: Probe, hidden: frozenset[str]) -> Probe:
+    """The probe without the configuration's secrets in anything that is stored or printed: a page may
+    echo a key from the source's URL or headers right next to the model id."""
+    if not hidden:
+        return p
+    sigs = None if p.signals is None else [
+        replace(x, excerpt=redact_values(x.excerpt, hidden), location=redact_values(x.location, hidden))
+        for x in p.signals]
+    return replace(p, error=redact_values(p.error, hidden) if p.error else p.error, signals=sigs)
 
 
 def _parse(source: SourceConfig, body: bytes, result, targets, error):  # type: ignore[no-untyped-def]
@@ -161,10 +190,16 @@ def run_cycle(config: Config, store: Store, fetcher: Fetcher | None = None, *,
         claimed = store.claim_many([rows[s.name].id for s in wanted], owner, ttl, due_only=due_only,
                                    slack=due_slack)
         todo = [s for s in wanted if rows[s.name].id in claimed]
-        for s in wanted:
-            if rows[s.name].id not in claimed and not due_only:
-                report.sources.append(SourceReport(s.name, s.kind, s.authority.value, None,
-                                                   error="skipped: another watcher process is probing it"))
+        skipped = [s for s in wanted if rows[s.name].id not in claimed]
+        if skipped and not due_only:
+            waiting = store.states([s.name for s in skipped])
+            now = store.now()
+            for s in skipped:
+                st = waiting.get(s.name)
+                why = (f"skipped: in back-off until {iso(st.not_before)} (the server's Retry-After)"
+                       if st and st.not_before and st.not_before > now
+                       else "skipped: another watcher process is probing it")
+                report.sources.append(SourceReport(s.name, s.kind, s.authority.value, None, error=why))
         if todo:
             states = {st.name: st for st in claimed.values()}  # read as the leases were taken
             targets = all_targets(config, store)
@@ -176,7 +211,7 @@ def run_cycle(config: Config, store: Store, fetcher: Fetcher | None = None, *,
                     done, _ = wait(pending, return_when=FIRST_COMPLETED)
                     batch = [(pending.pop(f), f) for f in done]
                     try:
-                        items = [(rows[s.name], f.result(), s.every) for s, f in batch]
+                        items = [(rows[s.name], redacted(f.result(), config.secrets), s.every) for s, f in batch]
                         faults.point("after_fetch")
                         records = store.record_probes(items, hook=hook)  # also ends the leases
                     except BaseException:

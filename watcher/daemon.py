@@ -17,15 +17,14 @@ from datetime import datetime, timedelta, timezone
 from .clock import aware, utcnow
 from .config import Config
 from .cycle import owner_id, run_cycle
-from .errors import LockedError, StoreError, WatcherError
-from .notify import deliver_due, make_hook
+from .errors import StoreError, WatcherError
+from .notify import Dispatcher, make_hook
 from .store import Store
 from .store import locks
 
 log = logging.getLogger(__name__)
 
 DISPATCH_EVERY = 1.0  # seconds between looks at the outbox (retries, and notices due from other replicas)
-LOCK_TTL = 60.0
 # A fire this early (a fraction of the interval) still takes its slot: a replica's timer and the
 # slot stored by another replica's late probe need not agree to the millisecond. Below one half, so
 # no slot is ever probed twice.
@@ -90,27 +89,22 @@ def run_daemon(config: Config, *, stop: threading.Event | None = None) -> int:
     store = Store(config.database_url)
     owner = owner_id()
     stop = stop or threading.Event()
-    single = store.dialect == "sqlite"
-    if single and not locks.acquire(store, "daemon", owner, LOCK_TTL):
-        holder = locks.holder(store, "daemon")
-        raise LockedError(f"another watcher daemon ({holder}) is running on this SQLite database; "
-                          "stop it first, or use PostgreSQL to run replicas")
-    store.reap(locks.dead_here)
+    # SQLite: one daemon per database file, an OS lock held for this process's lifetime
+    locks.acquire_daemon(config.database_url, owner)
+    locks.register(config.database_url, owner)
+    store.reap(locks.dead_checker(config.database_url))
+    locks.sweep(config.database_url)
     fetcher = Fetcher()
     hook = make_hook(config)
-    dispatch_lock = threading.Lock()
+    dispatcher = Dispatcher(config, store, owner)  # each channel in its own thread: none waits for another
 
     def dispatch() -> None:
-        if not dispatch_lock.acquire(blocking=False):
-            return  # one dispatcher pass at a time in this process; other replicas claim their own
         try:
-            deliver_due(config, store, owner)
+            dispatcher.poll()
         except WatcherError as exc:
             log.error("delivering notices: %s", exc)
-        except Exception:  # noqa: BLE001 - the daemon outlives a bad pass; the notices stay pending
+        except Exception:  # noqa: BLE001 - the daemon outlives a bad look; the notices stay pending
             log.exception("delivering notices failed")
-        finally:
-            dispatch_lock.release()
 
     rows = store.sync_sources(config.sources)
 
@@ -127,29 +121,21 @@ def run_daemon(config: Config, *, stop: threading.Event | None = None) -> int:
             return
         dispatch()
 
-    def heartbeat() -> None:
-        try:
-            if not locks.acquire(store, "daemon", owner, LOCK_TTL):
-                log.error("lost the daemon lock to %s; stopping", locks.holder(store, "daemon"))
-                stop.set()
-        except Exception:  # noqa: BLE001 - a database hiccup; the next beat retries
-            log.exception("renewing the daemon lock failed")
-
     scheduler = BackgroundScheduler(
         executors={"default": ThreadPoolExecutor(8), "outbox": ThreadPoolExecutor(1)},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         timezone=timezone.utc)
     states = store.states([s.name for s in config.sources])
     now = utcnow()
+    # Stored due times are on the database's clock; the scheduler fires on this host's.
+    offset = now - store.now()
     for s in config.sources:
         st = states.get(s.name)
-        due = first_run(st.next_due_at if st else None, now, s.every)
+        due = first_run(st.next_due_at + offset if st and st.next_due_at else None, now, s.every)
         scheduler.add_job(probe, grid_trigger(s.every, s.every * config.jitter, aware(due)),
                           args=[s.name], id=f"probe:{s.name}")
     scheduler.add_job(dispatch, IntervalTrigger(seconds=DISPATCH_EVERY), id="outbox", executor="outbox",
                       next_run_time=datetime.now(timezone.utc))
-    if single:
-        scheduler.add_job(heartbeat, IntervalTrigger(seconds=LOCK_TTL / 3), id="lock", executor="outbox")
 
     def on_signal(signum: int, _frame: object) -> None:
         log.warning("received signal %d: finishing probes in flight, then exiting", signum)
@@ -165,8 +151,8 @@ def run_daemon(config: Config, *, stop: threading.Event | None = None) -> int:
     finally:
         scheduler.shutdown(wait=True)  # lets the probes in flight finish and store their results
         dispatch()
+        dispatcher.close()  # the passes in flight end (each send within its deadline) before we exit
         fetcher.close()
-        if single:
-            locks.release(store, "daemon", owner)
+        locks.release_daemon(config.database_url)
         store.close()
     return 0

@@ -232,7 +232,7 @@ def _print_alerts(echo: Echo, config, store, owner: str) -> None:  # type: ignor
     # corroborations' grace minutes included.
     later = utcnow() + timedelta(seconds=CORROBORATION_GRACE + 1)
     with store.write() as conn:
-        rows = outbox.claim_due(conn, owner, 60.0, channels=list(channels), now=later)
+        token, rows = outbox.claim_due(conn, owner, 60.0, channels=list(channels), now=later)
     deliveries = group(rows, channels)
     brief: dict[str, tuple[str, list[str]]] = {}  # other notices: one line per notice, not per channel
     for d in deliveries:
@@ -249,7 +249,7 @@ def _print_alerts(echo: Echo, config, store, owner: str) -> None:  # type: ignor
         else:
             brief.setdefault(d.key, (f"{d.kind}: {r.json['summary']}", []))[1].append(d.channel.name)
         with store.write() as conn:
-            outbox.mark_sent(conn, d.ids, owner)
+            outbox.mark_sent(conn, d.ids, token)
     for line, names in brief.values():
         echo(f"  notice due · {line} (for {', '.join(names)}; rendered, not sent)")
 

@@ -5,11 +5,13 @@ long after a start something happened (`+3 d 4 h`). Pure: no I/O.
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import timedelta
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
+MAX_DURATION = 366 * 86400.0  # any longer is a typo, and past what a schedule's date arithmetic holds
 
 
 def parse_duration(value: object) -> float:
@@ -23,8 +25,12 @@ def parse_duration(value: object) -> float:
         if not m:
             raise ValueError("not a duration")
         seconds = float(m.group(1)) * _UNITS[m.group(2)]
+    if not math.isfinite(seconds):
+        raise ValueError("not a finite duration")
     if seconds <= 0:
         raise ValueError("must be positive")
+    if seconds > MAX_DURATION:
+        raise ValueError("longer than a year")
     return seconds
 
 

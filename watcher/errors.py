@@ -32,6 +32,11 @@ class ConfigError(WatcherError):
 class StoreError(WatcherError):
     exit_code = 4
 
+    def __init__(self, message: str, *, unreachable: bool = False) -> None:
+        super().__init__(message)
+        # The database could not be reached (or the connection broke), as opposed to refusing a statement.
+        self.unreachable = unreachable
+
 
 class LockedError(StoreError):
     exit_code = 6

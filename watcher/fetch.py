@@ -23,9 +23,11 @@ from .challenge import HEAD_CHARS, is_challenge
 from .config import SourceConfig
 from .evidence import Outcome
 from .text import is_html, oneline, redact_values
+from .validators import MAX_ETAG, MAX_LAST_MODIFIED, sendable
 
 USER_AGENT = f"watcher/{__version__} (+release-evidence-watcher)"
 MAX_REDIRECTS = 10
+MAX_CONTENT_TYPE = 200  # snapshots.content_type's size; real ones are a few dozen characters
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 # Statuses a bot wall answers with; their body is read (a little) to tell a challenge from an error.
 _CHALLENGE_STATUSES = frozenset({401, 403, 429, 451, 503})
@@ -82,8 +84,10 @@ class _Probe:
         h = self.response.headers if self.response is not None else httpx.Headers()
         return FetchResult(
             outcome=outcome, status=self.response.status_code if self.response is not None else None,
-            body=body, content_type=h.get("content-type"), etag=h.get("etag") or etag,
-            last_modified=h.get("last-modified") or last_modified, final_url=self.url,
+            body=body, content_type=_cut(h.get("content-type"), MAX_CONTENT_TYPE),
+            # only validators that can be sent back are kept (see validators.py)
+            etag=sendable(h.get("etag"), MAX_ETAG) or etag,
+            last_modified=sendable(h.get("last-modified"), MAX_LAST_MODIFIED) or last_modified, final_url=self.url,
             bytes_read=self.bytes_read, duration_ms=int((time.monotonic() - self.started) * 1000),
             error=_scrub(error, self.source) if error else None, retry_after=retry_after)
 
@@ -157,6 +161,7 @@ class Fetcher:
         url = httpx.URL(source.url)
         own_hosts = {source.host, (url.host or "").lower()}
         allowed = own_hosts | set(source.allowed_hosts)
+        home = _origin(url)
         # We decode ourselves (bounded), so only offer what zlib can inflate.
         base = {"User-Agent": self.user_agent, "Accept-Encoding": "gzip, deflate"}
         validators = {}
@@ -170,8 +175,9 @@ class Fetcher:
             remaining = p.remaining()
             if remaining <= 0:
                 raise _DeadlineExceeded
-            # The source's own headers (often credentials) go to its own host only, never to allowed_hosts.
-            own = dict(source.headers) if (url.host or "").lower() in own_hosts else {}
+            # The source's own headers (often credentials) go to its own origin only: same scheme, host and
+            # port. Never to allowed_hosts, nor to another port or scheme of the same host.
+            own = dict(source.headers) if _origin(url) == home else {}
             p.url = str(url)
             slot = self._host_slot(url)
             if not slot.acquire(timeout=remaining):
@@ -323,6 +329,9 @@ def _failure(p: _Probe, exc: Exception) -> FetchResult:
         phase = {httpx.ConnectTimeout: "connect", httpx.ReadTimeout: "read", httpx.WriteTimeout: "write",
                  httpx.PoolTimeout: "connection pool"}.get(type(exc), "")
         return p.result(Outcome.TIMEOUT, f"{phase} timeout after {p.source.timeout:g} s at {host}".lstrip())
+    if isinstance(exc, (UnicodeError, httpx.LocalProtocolError)):
+        # Our own request is malformed (a header value HTTP cannot carry): said, not a network fault.
+        return p.result(Outcome.HTTP_ERROR, f"the request to {host} could not be built: {type(exc).__name__}")
     if isinstance(exc, _UnsupportedEncoding):
         return p.result(Outcome.HTTP_ERROR, f"unsupported Content-Encoding {exc}")
     if isinstance(exc, (zlib.error, httpx.DecodingError)):
@@ -335,6 +344,16 @@ def _failure(p: _Probe, exc: Exception) -> FetchResult:
     if isinstance(exc, (httpx.HTTPError, OSError)):
         return p.result(Outcome.NETWORK_ERROR, f"{type(exc).__name__} from {host}: {exc}")
     return p.result(Outcome.NETWORK_ERROR, f"unexpected {type(exc).__name__} while fetching from {host}")
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    """(scheme, host, port), the port made explicit: where credentials may go."""
+    port = url.port or {"http": 80, "https": 443}.get(url.scheme)
+    return url.scheme, (url.host or "").lower(), port
+
+
+def _cut(value: str | None, limit: int) -> str | None:
+    return value[:limit] if value is not None and len(value) > limit else value
 
 
 def _refuse_redirect(current: httpx.URL, target: httpx.URL, allowed: set[str]) -> str | None:

@@ -17,10 +17,13 @@ _ID_SET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456
 # Dated snapshots as OpenAI writes them: -2026-04-21, and the older -0613.
 _SNAPSHOT = re.compile(r"^(?P<base>.+?)(?:-\d{4}-\d{2}-\d{2}|-\d{4})$")
 _VALID_ID = re.compile(r"^[a-z0-9][a-z0-9._-]*[a-z0-9]$")
+# The longest id that is a model id: what the database keeps (signals.target and model_id are 200
+# characters). A longer token is no model's name, and storing it would fail or be cut.
+MAX_ID = 200
 
 
 def is_valid_id(value: str) -> bool:
-    return bool(_VALID_ID.match(value))
+    return len(value) <= MAX_ID and bool(_VALID_ID.match(value))
 
 
 def base_id(model_id: str) -> str:
@@ -80,6 +83,8 @@ class Matcher:
     def classify(self, token: str) -> tuple[str, str | None] | None:
         """(target, family) for a whole id-shaped token, or None when it names no target."""
         token = token.lower()
+        if len(token) > MAX_ID:
+            return None
         if token in self.ids:
             return token, None
         base = base_id(token)

@@ -1,24 +1,26 @@
 """Notices: made due inside the probe's transaction (the hook), delivered by the outbox dispatcher.
 
 Delivery is at-least-once with a window of one: a notice is marked sent in its own transaction
-right after the channel accepted it, so only a process killed between the two can send it again
-(the webhook channel sends the key as Idempotency-Key, e-mail a Message-ID made from the key).
+right after the channel accepted it (retried while the database is away, within the claim), so only a
+process killed between the two, or a database away for longer than the claim, can send it again (the
+webhook channel sends the key as Idempotency-Key, e-mail a Message-ID made from the key).
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import threading
+import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from .. import faults
-from ..clock import utcnow
 from ..config import ChannelConfig, Config
 from ..decide import Notice, ProbeFacts, ReleaseState, due_notices, release_changes
-from ..errors import DeliveryError
+from ..errors import DeliveryError, StoreError, WatcherError
 from ..store import Probe, ProbeRecord, SourceRow, Store
 from ..store import outbox
 
@@ -26,6 +28,7 @@ log = logging.getLogger(__name__)
 
 BACKOFF_BASE = 2.0  # seconds; doubles per attempt
 BACKOFF_MAX = 900.0  # never wait more than 15 minutes between attempts
+SHUTDOWN_GRACE = 20.0  # seconds a stopping daemon keeps delivering a backlog (systemd waits 90 s by default)
 CLAIM_TTL = 120.0  # a dispatcher that dies holding notices lets go of them after this
 # Corroborations wait this long, so that the sources that confirm a model within the same minutes
 # (SDK repositories update together) arrive as one message; a release never waits.
@@ -136,14 +139,17 @@ def enqueue(conn, channels: Sequence[ChannelConfig], notices: Sequence[Notice], 
         for c in channels:
             if n.kind == "corroboration" and n.joins and channel_takes(c, "release", n.target) and outbox.absorb(
                     conn, c.name, n.joins, confirmed_by=n.payload.get("confirmed_by") or (),
-                    evidence=n.payload.get("evidence") or (), now=utcnow()):
+                    evidence=n.payload.get("evidence") or ()):
                 continue
             if not channel_takes(c, n.kind, n.target):
                 continue
             row = dict(channel=c.name, key=n.key, kind=n.kind, target=n.target, payload=dict(n.payload, key=n.key))
             if n.kind == "corroboration":
-                row["at"] = outbox.corroboration_due(conn, c.name, n.target, utcnow()) \
-                    or now + timedelta(seconds=CORROBORATION_GRACE)
+                aligned = outbox.corroboration_due(conn, c.name, n.target)
+                if aligned is not None:
+                    row["at"] = aligned
+                else:
+                    row["delay"] = CORROBORATION_GRACE
             rows.append(row)
     return outbox.enqueue(conn, rows, now)
 
@@ -184,9 +190,19 @@ def backoff(attempts: int, retry_after: float | None) -> float:
     return delay * (0.8 + 0.4 * random.random())
 
 
-def deliver_due(config: Config, store: Store, owner: str, *, limit: int = 100) -> dict[str, int]:
-    """Deliver every notice that is due now; returns counts of sent, retried and failed."""
-    channels = {c.name: c for c in config.channels if c.configured}
+def deliver_due(config: Config, store: Store, owner: str, *, limit: int = 100,
+                only: Sequence[str] | None = None, stop: threading.Event | None = None) -> dict[str, int]:
+    """Deliver every notice that is due now (for the channels in `only`, or all); returns counts of
+    sent, retried and failed. Once `stop` is set, no new send starts: the notices still claimed are
+    let go at once (for another replica, or the next start), the sends in flight end by their deadline.
+
+    One attempt per notice is in flight at a time: a claim carries a fresh token, is renewed to a full
+    CLAIM_TTL right before each send, and every send ends within its channel's deadline (at most
+    config.CHANNEL_DEADLINE_MAX, well inside the claim). Marking needs the token, so a dispatcher whose
+    claim was taken over cannot mark what it no longer holds. Each channel claims and sends in its own
+    thread: a slow one delays only its own notices.
+    """
+    channels = {c.name: c for c in config.channels if c.configured and (only is None or c.name in only)}
     counts = {"sent": 0, "retry": 0, "failed": 0}
     if not channels:
         return counts
@@ -195,30 +211,131 @@ def deliver_due(config: Config, store: Store, owner: str, *, limit: int = 100) -
             return counts  # the common case after a probe: no write lock taken for nothing
     from .channels import send
 
-    while True:
+    count_lock = threading.Lock()
+
+    def tally(what: str, n: int) -> None:
+        with count_lock:
+            counts[what] += n
+
+    def deliver(token: str, attempts: dict[int, int], d: Delivery) -> None:
         with store.write() as conn:
-            rows = outbox.claim_due(conn, owner, CLAIM_TTL, channels=list(channels), limit=limit)
-        if not rows:
-            return counts
-        attempts = {r["id"]: r["attempts"] for r in rows}
-        for d in group(rows, channels):
-            try:
-                send(d, config)
-            except DeliveryError as exc:
-                err = str(exc)
-                with store.write() as conn:
-                    if exc.permanent:
-                        outbox.mark_failed(conn, d.ids, owner, err)
-                        counts["failed"] += len(d.ids)
-                    else:
-                        at = utcnow() + timedelta(seconds=backoff(attempts[d.ids[0]], exc.retry_after))
-                        outbox.mark_retry(conn, d.ids, owner, err, at)
-                        counts["retry"] += len(d.ids)
-                log.warning("channel %s: notice %s not delivered: %s", d.channel.name, d.key, err)
-                continue
-            faults.point("after_send")
+            if not outbox.renew(conn, d.ids, token, CLAIM_TTL):
+                log.info("channel %s: notice %s was taken over by another dispatcher", d.channel.name, d.key)
+                return
+        held_until = time.monotonic() + CLAIM_TTL
+        try:
+            send(d, config)
+        except DeliveryError as exc:
+            err = str(exc)
+            if exc.permanent:
+                _mark(store, lambda c: outbox.mark_failed(c, d.ids, token, err), d, held_until)
+                tally("failed", len(d.ids))
+            else:
+                delay = backoff(attempts[d.ids[0]], exc.retry_after)
+                _mark(store, lambda c: outbox.mark_retry(c, d.ids, token, err, delay), d, held_until)
+                tally("retry", len(d.ids))
+            log.warning("channel %s: notice %s not delivered: %s", d.channel.name, d.key, err)
+            return
+        faults.point("after_send")
+        # Sent: only the mark is retried from here, never the send.
+        _mark(store, lambda c: outbox.mark_sent(c, d.ids, token), d, held_until)
+        tally("sent", len(d.ids))
+
+    def channel_pass(name: str) -> None:
+        while True:
             with store.write() as conn:
-                outbox.mark_sent(conn, d.ids, owner)
-            counts["sent"] += len(d.ids)
-        if len(rows) < limit:
-            return counts
+                token, rows = outbox.claim_due(conn, owner, CLAIM_TTL, channels=[name], limit=limit)
+            if not rows:
+                return
+            attempts = {r["id"]: r["attempts"] for r in rows}
+            deliveries = group(rows, channels)
+            for i, d in enumerate(deliveries):
+                if stop is not None and stop.is_set():
+                    with store.write() as conn:
+                        outbox.release(conn, [x for rest in deliveries[i:] for x in rest.ids], token)
+                    return
+                deliver(token, attempts, d)
+            if len(rows) < limit:
+                return
+
+    if len(channels) == 1:
+        channel_pass(next(iter(channels)))
+        return counts
+    with ThreadPoolExecutor(max_workers=len(channels), thread_name_prefix="deliver") as pool:
+        futures = [pool.submit(channel_pass, name) for name in channels]
+    for f in futures:
+        f.result()  # a database failure surfaces once every channel has finished its sends
+    return counts
+
+
+class Dispatcher:
+    """The daemon's outbox loop: each channel's pass runs in its own thread, at most one per channel at
+    a time in this process, so a channel with a backlog of slow sends never holds up another's notices
+    (other replicas claim their own)."""
+
+    def __init__(self, config: Config, store: Store, owner: str) -> None:
+        self.config, self.store, self.owner = config, store, owner
+        self._busy = {c.name: threading.Lock() for c in config.channels if c.configured}
+        self._pool = ThreadPoolExecutor(max_workers=max(1, len(self._busy)), thread_name_prefix="outbox")
+        self._stop = threading.Event()
+
+    def poll(self) -> None:
+        """Start a pass for every channel that is not in one and has something due; returns at once."""
+        free = [name for name, lock in self._busy.items() if not lock.locked()]
+        if not free:
+            return
+        with self.store.engine.connect() as conn:
+            if not outbox.any_due(conn, channels=free):
+                return
+        for name in free:
+            lock = self._busy[name]
+            if lock.acquire(blocking=False):
+                self._pool.submit(self._pass, name, lock)
+
+    def _pass(self, name: str, lock: threading.Lock) -> None:
+        try:
+            deliver_due(self.config, self.store, self.owner, only=[name], stop=self._stop)
+        except WatcherError as exc:
+            log.error("delivering notices to %s: %s", name, exc)
+        except Exception:  # noqa: BLE001 - the daemon outlives a bad pass; the notices stay pending
+            log.exception("delivering notices to %s failed", name)
+        finally:
+            lock.release()
+
+    def close(self, grace: float = SHUTDOWN_GRACE) -> None:
+        """Let the passes in flight deliver for up to `grace` seconds, then start no new send (what is
+        still claimed is let go) and wait for the sends in flight, each ended by its deadline."""
+        end = time.monotonic() + grace
+        while any(lock.locked() for lock in self._busy.values()) and time.monotonic() < end:
+            time.sleep(0.05)
+        self._stop.set()
+        self._pool.shutdown(wait=True)
+
+
+MARK_RETRY_FIRST = 0.5  # seconds before retrying a mark the database refused; doubles, at most MARK_RETRY_MAX
+MARK_RETRY_MAX = 5.0
+MARK_MARGIN = 5.0  # stop retrying this long before the claim runs out: another dispatcher may then take it
+
+
+def _mark(store: Store, fn, d: Delivery, held_until: float) -> None:  # type: ignore[no-untyped-def]
+    """Record the outcome of a send, retrying while the database is away and the claim still holds.
+
+    Given up (the database away for about CLAIM_TTL), the notice stays claimed until the claim runs out
+    and is then sent again: the remaining window, documented in the README."""
+    wait = MARK_RETRY_FIRST
+    while True:
+        try:
+            with store.write() as conn:
+                if fn(conn) != len(set(d.ids)):
+                    log.warning("channel %s: notice %s was taken over before it could be marked",
+                                d.channel.name, d.key)
+                return
+        except StoreError as exc:
+            if time.monotonic() + wait > held_until - MARK_MARGIN:
+                log.error("channel %s: notice %s was delivered but cannot be marked (%s); it may be sent "
+                          "again once its claim runs out", d.channel.name, d.key, exc)
+                return
+            log.warning("channel %s: notice %s delivered; marking it failed (%s), retrying in %g s",
+                        d.channel.name, d.key, exc, wait)
+            time.sleep(wait)
+            wait = min(wait * 2, MARK_RETRY_MAX)

@@ -6,10 +6,13 @@ port 465) or none (port 25); certificates are verified against the system's trus
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import smtplib
+import socket
 import ssl
+import threading
 from email.message import EmailMessage
 from email.utils import formatdate
 
@@ -20,7 +23,6 @@ from .render import Rendered
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TIMEOUT = 10.0
 DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}
 
 
@@ -44,24 +46,64 @@ def build(channel: ChannelConfig, rendered: Rendered, key: str) -> EmailMessage:
 
 
 def send(channel: ChannelConfig, rendered: Rendered, key: str) -> None:
+    """Send within the channel's total deadline: smtplib runs in a thread whose socket is shut down
+    when the time is up (socket timeouts alone let a server trickling its greeting stall us for ever)."""
+    s = channel.settings
+    host = s["smtp_host"]
+    port = int(s.get("smtp_port") or DEFAULT_PORTS[s.get("security", "starttls")])
+    deadline = channel.deadline
+    box: list[smtplib.SMTP] = []
+    failure: list[BaseException] = []
+    cancelled = threading.Event()
+
+    def work() -> None:
+        try:
+            _send(channel, rendered, key, box, cancelled)
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread as is
+            failure.append(exc)
+
+    worker = threading.Thread(target=work, name=f"smtp-{channel.name}", daemon=True)
+    worker.start()
+    worker.join(deadline)
+    if worker.is_alive():
+        cancelled.set()  # a worker past the blocked step stops before the message goes out
+        for smtp in box:
+            sock = getattr(smtp, "sock", None)
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)  # wakes the blocked read; the thread then ends
+        raise DeliveryError(f"email channel {channel.name!r}: {host}:{port} did not take the message "
+                            f"within {deadline:g} s")
+    if failure:
+        raise failure[0]
+
+
+def _send(channel: ChannelConfig, rendered: Rendered, key: str, box: list[smtplib.SMTP],
+          cancelled: threading.Event) -> None:
     s = channel.settings
     security = s.get("security", "starttls")
     host = s["smtp_host"]
     port = int(s.get("smtp_port") or DEFAULT_PORTS[security])
-    timeout = float(s.get("timeout", DEFAULT_TIMEOUT))
+    timeout = channel.deadline
     where = f"email channel {channel.name!r}"
     msg = build(channel, rendered, key)
     context = ssl.create_default_context()
     try:
-        smtp = (smtplib.SMTP_SSL(host, port, timeout=timeout, context=context) if security == "tls"
-                else smtplib.SMTP(host, port, timeout=timeout))
+        # Made unconnected, so the watchdog can reach its socket while the greeting is read.
+        smtp = (smtplib.SMTP_SSL(timeout=timeout, context=context) if security == "tls"
+                else smtplib.SMTP(timeout=timeout))
+        smtp._host = host  # what STARTTLS and implicit TLS check the certificate against
+        box.append(smtp)
         with smtp:
+            smtp.connect(host, port)
             smtp.ehlo()
             if security == "starttls":
                 smtp.starttls(context=context)
                 smtp.ehlo()
             if s.get("smtp_user"):
                 smtp.login(s["smtp_user"], s.get("smtp_password") or "")
+            if cancelled.is_set():  # given up on (and to be retried): sending now would make it twice
+                raise smtplib.SMTPServerDisconnected("given up at the deadline")
             refused = smtp.send_message(msg, from_addr=s["from"], to_addrs=list(s["to"]))
     except smtplib.SMTPAuthenticationError as exc:
         raise DeliveryError(f"{where}: {host} refused the login: {_reply(exc.smtp_code, exc.smtp_error)}",

@@ -5,8 +5,10 @@ Also holds `post`, the one HTTP POST both HTTP channels use, and its mapping of 
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -19,7 +21,6 @@ from ..text import redact_values, safe_line
 from .render import Rendered
 
 USER_AGENT = f"release-evidence-watcher/{__version__}"
-DEFAULT_TIMEOUT = 10.0
 SNIPPET = 200  # characters of an error answer's body kept in the error message
 
 
@@ -39,16 +40,23 @@ def post(channel: ChannelConfig, url: str, body: bytes, headers: Mapping[str, st
     """
     host = urlsplit(url).hostname or "?"
     where = f"{channel.type} channel {channel.name!r}"
-    timeout = float(channel.settings.get("timeout", DEFAULT_TIMEOUT))
+    deadline = channel.deadline
+
+    async def attempt() -> httpx.Response:
+        async with httpx.AsyncClient(timeout=httpx.Timeout(deadline), follow_redirects=False,
+                                     headers={"User-Agent": USER_AGENT}) as client:
+            # A total deadline, not per read: a receiver trickling its answer a byte at a time is cut
+            # off (and its connection closed) when the time is up.
+            return await asyncio.wait_for(client.post(url, content=body, headers=dict(headers)), deadline)
+
     try:
-        with httpx.Client(timeout=httpx.Timeout(timeout), follow_redirects=False,
-                          headers={"User-Agent": USER_AGENT}) as client:
-            resp = client.post(url, content=body, headers=dict(headers))
+        resp = _run(attempt())
     except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
         raise DeliveryError(f"{where}: the URL is not a usable http(s) URL ({type(exc).__name__})",
                             permanent=True) from None
-    except httpx.TimeoutException as exc:
-        raise DeliveryError(f"{where}: no answer from {host} within {timeout:g} s ({type(exc).__name__})") from None
+    except (httpx.TimeoutException, asyncio.TimeoutError) as exc:
+        raise DeliveryError(f"{where}: no complete answer from {host} within {deadline:g} s "
+                            f"({type(exc).__name__})") from None
     except httpx.TransportError as exc:
         raise DeliveryError(f"{where}: cannot reach {host}: {type(exc).__name__}: "
                             f"{_scrub(str(exc), url)}") from None
@@ -64,6 +72,16 @@ def post(channel: ChannelConfig, url: str, body: bytes, headers: Mapping[str, st
     if 300 <= status < 400:
         raise DeliveryError(message + " (redirects are not followed; configure the final URL)", permanent=True)
     raise DeliveryError(message, permanent=True)
+
+
+def _run(coro: Coroutine[Any, Any, httpx.Response]) -> httpx.Response:
+    """asyncio.run, except that closing the loop never waits for a resolver thread (getaddrinfo) still
+    stuck past the deadline: the deadline holds for DNS too."""
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(coro)
+    finally:
+        loop.close()
 
 
 def _scrub(text: str, url: str) -> str:

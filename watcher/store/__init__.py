@@ -19,14 +19,15 @@ from typing import Any
 
 from sqlalchemy import (Connection, DateTime, Engine, Select, String, bindparam, create_engine, event, func, insert,
                         or_, select, type_coerce, update)
-from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 
-from ..clock import utcnow
 from ..errors import StoreError
 from ..evidence import Authority, Outcome, Signal
 from . import schema as S
 from .runs import load_body
-from .sql import chunks, insert_ignore
+from .sql import chunks, db_now, fit, insert_ignore
+
+MAX_TEXT = 2000  # characters of an error, excerpt or location kept: enough to read, never unbounded
 
 @dataclass(frozen=True)
 class SourceState:
@@ -45,6 +46,7 @@ class SourceState:
     failure_streak: int
     health_alerted: bool
     next_due_at: datetime | None
+    not_before: datetime | None = None  # in back-off (a server's Retry-After) until then
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,7 @@ class Probe:
     # a list: the complete evidence the source shows now (empty: absent).
     signals: list[Signal] | None = None
     parsed_with: str | None = None
+    retry_after: float | None = None  # seconds a 429/503 asked us to wait: no probe of any kind before then
 
 
 def next_due(slot: datetime | None, started: datetime, every: float) -> datetime:
@@ -175,6 +178,8 @@ class _Statements:
         return update(s).where(
             s.c.id.in_(bindparam("b_ids", expanding=True)),
             or_(s.c.lease_until.is_(None), s.c.lease_until < bindparam("b_now"), s.c.lease_owner == bindparam("b_owner")),
+            # a server's Retry-After holds for every kind of run, `run --once` included
+            or_(s.c.not_before.is_(None), s.c.not_before <= bindparam("b_now")),
         ).values(lease_owner=bindparam("b_owner"), lease_until=bindparam("b_until")).returning(
             *s.c, select(S.snapshots.c.content_hash).where(S.snapshots.c.id == s.c.snapshot_id)
             .scalar_subquery().label("content_hash"))  # the claimed sources' state, in the same statement
@@ -246,7 +251,8 @@ class _Statements:
             last_outcome=bindparam("b_outcome"), last_status=bindparam("b_status"), last_error=bindparam("b_error"),
             last_probe_at=bindparam("b_at"), next_due_at=bindparam("b_due"), failure_streak=bindparam("b_streak"),
             last_ok_at=bindparam("b_ok"), etag=bindparam("b_etag"), last_modified=bindparam("b_lm"),
-            snapshot_id=bindparam("b_snap"), parsed_with=bindparam("b_parsed"), lease_owner=None, lease_until=None)
+            snapshot_id=bindparam("b_snap"), parsed_with=bindparam("b_parsed"), not_before=bindparam("b_not_before"),
+            lease_owner=None, lease_until=None)
 
 
 _Q = _Statements()
@@ -317,6 +323,12 @@ class Store:
         with self.engine.connect() as conn:
             return load_body(conn, snapshot_id)
 
+    @_guard
+    def now(self) -> datetime:
+        """The database's clock (see `sql.db_now`)."""
+        with self.engine.connect() as conn:
+            return db_now(conn)
+
     # ---------------------------------------------------------------- leases
     @_guard
     def claim_many(self, source_ids: Sequence[int], owner: str, ttl: float, *, due_only: bool,
@@ -327,12 +339,12 @@ class Store:
         A conditional UPDATE … RETURNING: the database's row locks let exactly one claimant win
         each source, on PostgreSQL as on SQLite.
         """
-        now = now or utcnow()
         taken: dict[int, SourceState] = {}
-        params: dict[str, Any] = dict(b_now=now, b_owner=owner, b_until=now + timedelta(seconds=ttl))
-        if due_only:  # `slack`: a scheduler's jitter may fire a little early; that is still this interval
-            params["b_due_by"] = now + timedelta(seconds=slack)
         with self.write() as conn:
+            now = now or db_now(conn)  # the database's clock: replicas' wall clocks may disagree
+            params: dict[str, Any] = dict(b_now=now, b_owner=owner[:100], b_until=now + timedelta(seconds=ttl))
+            if due_only:  # `slack`: a scheduler's jitter may fire a little early; that is still this interval
+                params["b_due_by"] = now + timedelta(seconds=slack)
             for chunk in chunks(list(source_ids)):
                 res = conn.execute(_Q.claim_due if due_only else _Q.claim, {**params, "b_ids": chunk})
                 taken.update((r.id, _state(r)) for r in res)
@@ -382,10 +394,41 @@ class Store:
                     for (src, probe, _), record in zip(items, records):
                         hook(conn, src, record, probe)
                 return records
-        except SQLAlchemyError as exc:
-            raise StoreError(f"could not record the probe of {names}: {_reason(exc)}") from None
-        except StoreError as exc:
-            raise StoreError(f"could not record the probe of {names}: {exc}") from None
+        except (SQLAlchemyError, StoreError) as exc:
+            reason = _reason(exc) if isinstance(exc, SQLAlchemyError) else str(exc)
+            unreachable = _unreachable(exc) if isinstance(exc, SQLAlchemyError) else exc.unreachable
+            first = StoreError(f"could not record the probe of {names}: {reason}", unreachable=unreachable)
+        if first.unreachable:
+            raise first  # the database is away: the probes are simply made again
+        if len(items) == 1:
+            return [self._record_unstorable(items[0], first, hook)]
+        # One probe the database refuses must not lose the others of its batch: each on its own.
+        out: list[ProbeRecord] = []
+        for item in items:
+            try:
+                out += self.record_probes([item], hook=hook)
+            except StoreError:
+                raise first from None
+        return out
+
+    def _record_unstorable(self, item: tuple[SourceRow, Probe, float], error: StoreError,
+                           hook: ProbeHook | None) -> ProbeRecord:
+        """A probe whose result the database refused is recorded as what it is for the user: the source
+        could not be read (a parse_error that names the reason), so it is unknown, counts toward its
+        failure streak and its health notice, and is probed again. If even that fails (the database
+        is away), the original error is raised."""
+        src, probe, every = item
+        substitute = Probe(outcome=Outcome.PARSE_ERROR, started_at=probe.started_at,
+                           duration_ms=probe.duration_ms, status=probe.status, bytes=probe.bytes,
+                           error=f"could not store what the source answered: {error}"[:1000])
+        try:
+            with self.write() as conn:
+                (record,) = self._record(conn, [(src, substitute, every)])
+                if hook is not None:
+                    hook(conn, src, record, substitute)
+                return record
+        except (SQLAlchemyError, StoreError):
+            raise error from None
 
     def _snapshot(self, conn: Connection, probe: Probe) -> int | None:
         """The id of the stored copy of an OK probe's body, storing it (compressed) if it is new."""
@@ -395,7 +438,7 @@ class Store:
         snapshot_id = conn.execute(select(S.snapshots.c.id).where(S.snapshots.c.content_hash == chash)).scalar()
         if snapshot_id is None:
             snapshot_id = conn.execute(insert(S.snapshots).values(
-                content_hash=chash, size=len(probe.body), content_type=probe.content_type,
+                content_hash=chash, size=len(probe.body), content_type=fit(probe.content_type, 200),
                 body=zlib.compress(probe.body, 6), first_seen=probe.started_at).returning(S.snapshots.c.id)).scalar_one()
         return snapshot_id
 
@@ -432,7 +475,7 @@ class Store:
         run_ids = conn.execute(_Q.insert_runs, [
             dict(source_id=src.id, started_at=probe.started_at, duration_ms=probe.duration_ms,
                  outcome=probe.outcome.value, http_status=probe.status, bytes=probe.bytes, snapshot_id=snap,
-                 changed=bool(added or gone), error=probe.error)
+                 changed=bool(added or gone), error=fit(probe.error, MAX_TEXT))
             for src, probe, _, snap, _, _, added, gone in plans]).scalars().all()
 
         vanish = [dict(b_id=r.id, b_at=probe.started_at, b_run=run_id)
@@ -453,18 +496,21 @@ class Store:
         for (src, probe, _, snap, _, _, added, _), run_id in zip(plans, run_ids):
             now = probe.started_at
             added_rows.append([dict(
-                source_id=src.id, target=x.target, model_id=x.model_id, key_hash=key_hash(x), url=src.url,
-                authority=src.authority, level=x.level.value, evidence_type=x.evidence_type.value,
-                excerpt=x.excerpt, location=x.location, published=x.published, first_seen=now, last_seen=now,
+                source_id=src.id, target=fit(x.target, 200), model_id=fit(x.model_id, 200), key_hash=key_hash(x),
+                url=src.url, authority=src.authority, level=x.level.value, evidence_type=x.evidence_type.value,
+                excerpt=fit(x.excerpt, MAX_TEXT), location=fit(x.location, MAX_TEXT), published=fit(x.published, 40),
+                first_seen=now, last_seen=now,
                 first_probe_run_id=run_id, last_probe_run_id=run_id, first_snapshot_id=snap) for x in added])
         flat = [row for rows in added_rows for row in rows]
         if flat:
             conn.execute(insert(sig), flat)
 
         updates, records = [], []
+        db_time = db_now(conn)  # the schedule and back-off are on the database's clock, like the leases
         for (src, probe, every, snap, here, seen, added, gone), run_id, new_rows in zip(plans, run_ids, added_rows):
             b = before[src.id]
             now, outcome = probe.started_at, probe.outcome
+            db_started = db_time - timedelta(milliseconds=probe.duration_ms)
             streak = 0 if outcome.answered else b.failure_streak + (outcome is not Outcome.NOT_CONFIGURED)
             etag, last_modified, snapshot_id = b.etag, b.last_modified, b.snapshot_id
             if outcome is Outcome.OK:
@@ -473,9 +519,10 @@ class Store:
             elif outcome is Outcome.ABSENT:
                 etag = last_modified = snapshot_id = None
             updates.append(dict(
-                b_id=src.id, b_outcome=outcome.value, b_status=probe.status, b_error=probe.error, b_at=now,
-                b_due=next_due(b.next_due_at, now, every), b_streak=streak,
-                b_ok=now if outcome.answered else b.last_ok_at, b_etag=etag, b_lm=last_modified,
+                b_id=src.id, b_outcome=outcome.value, b_status=probe.status, b_error=fit(probe.error, MAX_TEXT),
+                b_at=now, b_due=next_due(b.next_due_at, db_started, every), b_streak=streak,
+                b_not_before=db_time + timedelta(seconds=probe.retry_after) if probe.retry_after else None,
+                b_ok=now if outcome.answered else b.last_ok_at, b_etag=etag, b_lm=fit(last_modified, 100),
                 b_snap=snapshot_id,
                 b_parsed=probe.parsed_with if probe.parsed_with is not None and seen is not None else b.parsed_with))
             records.append(ProbeRecord(
@@ -576,6 +623,23 @@ class Store:
             return outbox.list_notices(conn, state=state, channel=channel, limit=limit)
 
     @_guard
+    def requeue_notices(self, *, ids: Sequence[int] = (), channel: str | None = None,
+                        all_failed: bool = False) -> list[int]:
+        """Failed notices back to pending (`watcher alerts retry`); returns the ids re-queued."""
+        from . import outbox
+
+        with self.write() as conn:
+            return outbox.requeue(conn, ids=ids, channel=channel, all_failed=all_failed)
+
+    @_guard
+    def dismiss_notices(self, ids: Sequence[int]) -> list[int]:
+        """Failed notices given up on (`watcher alerts dismiss`); returns the ids dismissed."""
+        from . import outbox
+
+        with self.write() as conn:
+            return outbox.dismiss(conn, ids)
+
+    @_guard
     def channel_health(self) -> dict[str, dict[str, Any]]:
         """Per channel: notices sent, pending and failed, and the last error."""
         from . import outbox
@@ -607,7 +671,8 @@ class Store:
                 with trans:
                     yield conn
         except SQLAlchemyError as exc:
-            raise StoreError(f"database {redact_url(self.url)}: {_reason(exc)}") from None
+            raise StoreError(f"database {redact_url(self.url)}: {_reason(exc)}", unreachable=_unreachable(exc)) \
+                from None
 
 
 class _BeginMode(threading.local):
@@ -649,7 +714,7 @@ def _state(r: Any) -> SourceState:
         content_hash=r.content_hash, parsed_with=r.parsed_with, last_outcome=r.last_outcome,
         last_status=r.last_status, last_error=r.last_error, last_probe_at=r.last_probe_at,
         last_ok_at=r.last_ok_at, failure_streak=r.failure_streak, health_alerted=r.health_alerted,
-        next_due_at=r.next_due_at)
+        next_due_at=r.next_due_at, not_before=r.not_before)
 
 
 def _iso_utc(value: datetime | str | None) -> str | None:
@@ -675,6 +740,11 @@ def redact_url(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:  # noqa: BLE001 - a URL we cannot parse is shown only by its scheme
         return url.split(":", 1)[0] + "://…"
+
+
+def _unreachable(exc: SQLAlchemyError) -> bool:
+    """The connection failed or broke (versus a statement the database refused)."""
+    return isinstance(exc, (OperationalError, InterfaceError)) or bool(getattr(exc, "connection_invalidated", False))
 
 
 def _reason(exc: BaseException) -> str:

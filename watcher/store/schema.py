@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy import (BigInteger, Boolean, Column, DateTime, ForeignKey, Index, Integer, LargeBinary,
                         MetaData, SmallInteger, String, Table, Text, UniqueConstraint, text)
 
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0004"
 
 # BIGINT ids on PostgreSQL; INTEGER PRIMARY KEY (the rowid, no extra bytes) on SQLite.
 Id = BigInteger().with_variant(Integer(), "sqlite")
@@ -42,6 +42,7 @@ sources = Table(
     Column("next_due_at", DateTime),
     Column("lease_owner", String(100)),
     Column("lease_until", DateTime),
+    Column("not_before", DateTime),  # a server's Retry-After: no probe before this (since 0003)
 )
 
 snapshots = Table(
@@ -93,7 +94,7 @@ signals = Table(
     Column("first_snapshot_id", ForeignKey("snapshots.id")),
     Column("vanished_at", DateTime),
     Column("vanished_probe_run_id", ForeignKey("probe_runs.id")),
-    # The first answer that no longer showed it (since 0003). Evidence vanishes only at the second answer in a
+    # The first answer that no longer showed it (since 0004). Evidence vanishes only at the second answer in a
     # row without it, so a flapping document does not alternate withdrawn and release alerts.
     Column("missed_at", DateTime),
     Index(None, "target", "first_seen"),
@@ -134,13 +135,15 @@ notices = Table(
     Column("next_attempt_at", DateTime, nullable=False),
     Column("claimed_by", String(100)),
     Column("claimed_until", DateTime),
+    Column("claim_token", String(32)),  # a fresh one per claim; marking needs it (since 0003)
     Column("last_error", Text),
+    Column("last_attempt_at", DateTime),  # a channel's latest try, success or not (since 0003)
     Column("sent_at", DateTime),
     UniqueConstraint("channel", "key"),
     Index(None, "state", "next_attempt_at"),
 )
 
-# One row per target that has ever been confirmed (since 0003): the release that announced it. `epoch` counts
+# One row per target that has ever been confirmed (since 0004): the release that announced it. `epoch` counts
 # announcements (a release withdrawn everywhere and back is announced again); `open` is whether first-party
 # evidence still stands behind it. The row is locked while a probe decides "release or corroboration", so
 # sources confirming at once, in one cycle or on several replicas, make one release.
@@ -161,7 +164,8 @@ discovered_targets = Table(
     Column("discovered_at", DateTime, nullable=False),
 )
 
-# Process-wide locks with an expiry: the SQLite daemon lock, and anything else one process must own.
+# Named locks with an expiry. Unused since 0003 (the SQLite daemon lock is an OS file lock, see
+# store/locks.py); kept so that older databases keep their migration history.
 locks = Table(
     "locks", metadata,
     Column("name", String(100), primary_key=True),

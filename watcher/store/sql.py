@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Table
+
+from ..clock import utcnow
 
 
 T = TypeVar("T")
@@ -27,3 +30,16 @@ def insert_ignore(conn: Connection, table: Table, conflict: Sequence[str], rows:
     else:
         from sqlalchemy.dialects.sqlite import insert
     return conn.execute(insert(table).on_conflict_do_nothing(index_elements=list(conflict)), list(rows)).rowcount or 0
+
+
+def db_now(conn: Connection) -> datetime:
+    """The one clock that leases, claims and back-off compare against: the database server's on
+    PostgreSQL (replicas on hosts with different wall clocks agree on it); on SQLite, the single host's."""
+    if conn.dialect.name == "postgresql":
+        return conn.exec_driver_sql("SELECT statement_timestamp() AT TIME ZONE 'UTC'").scalar_one()
+    return utcnow()
+
+
+def fit(value: str | None, size: int) -> str | None:
+    """A string cut to its column's size: PostgreSQL refuses a longer one (SQLite would keep it)."""
+    return value[:size] if value is not None and len(value) > size else value

@@ -6,15 +6,15 @@ are confirmed when this migration runs are taken as announced (epoch 1, open): t
 
 `signals.missed_at` marks evidence that one answer no longer showed; it vanishes at the second.
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-12-01
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003"
-down_revision = "0002"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
