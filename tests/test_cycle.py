@@ -127,15 +127,19 @@ def test_parse_error_is_recorded_and_not_absent(http_server, tmp_path, fetcher):
     assert store.states()["models"].failure_streak == 1
 
 
-def test_not_found_is_absent_and_evidence_vanishes(http_server, tmp_path, fetcher):
+def test_a_404_from_a_per_target_model_url_is_absent_and_evidence_vanishes_at_the_second(http_server, tmp_path,
+                                                                                         fetcher):
     body = json.dumps({"id": "gpt-image-2", "object": "model", "created": 1, "owned_by": "system"}).encode()
     http_server.route("/v1/models/gpt-image-2", body, content_type="application/json")
     config = make_config(http_server, tmp_path, [api("retrieve", "/v1/models/{target}")])
     store = Store(config.database_url)
     assert run_cycle(config, store, fetcher).verdicts[0].verdict is Verdict.CONFIRMED
     http_server.route("/v1/models/gpt-image-2", b'{"error": {"code": "model_not_found"}}', status=404)
+    first = run_cycle(config, store, fetcher)
+    assert first.sources[0].outcome is Outcome.ABSENT and first.sources[0].vanished == 0  # one miss: debounced
+    assert first.verdicts[0].verdict is Verdict.CONFIRMED
     report = run_cycle(config, store, fetcher)
-    assert report.sources[0].outcome is Outcome.NOT_FOUND and report.sources[0].vanished == 1
+    assert report.sources[0].outcome is Outcome.ABSENT and report.sources[0].vanished == 1
     assert report.verdicts[0].verdict is Verdict.NO_EVIDENCE
     assert store.history()[0]["vanished_at"] is not None
 
@@ -235,8 +239,10 @@ def test_every_kind_over_http_from_nothing_to_evidence(http_server, tmp_path, fe
     config = make_config(http_server, tmp_path, [dict(name="src", kind=kind, url=path)])
     store = Store(config.database_url)
     first = run_cycle(config, store, fetcher)
-    assert first.sources[0].outcome in (Outcome.OK, Outcome.NOT_FOUND), first.sources[0].error
-    assert first.verdicts[0].verdict is Verdict.NO_EVIDENCE
+    assert first.sources[0].outcome in (Outcome.OK, Outcome.NOT_FOUND, Outcome.ABSENT), first.sources[0].error
+    # A document that is not there yet says nothing, unless its URL names the model (then 404 is "no such model")
+    assert first.verdicts[0].verdict is (Verdict.UNKNOWN if first.sources[0].outcome is Outcome.NOT_FOUND
+                                         else Verdict.NO_EVIDENCE)
     http_server.route(served, fixture_path(after).read_bytes())
     second = run_cycle(config, store, fetcher)
     assert second.sources[0].outcome is Outcome.OK, second.sources[0].error

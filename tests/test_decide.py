@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from watcher.decide import ProbeFacts, decide_verdict, due_notices
+import pytest
+
+from watcher.decide import ProbeFacts, ReleaseState, decide_verdict, due_notices, release_changes
 from watcher.evidence import Authority, Verdict
 
 
@@ -32,7 +34,7 @@ def test_confirmed_when_a_first_party_source_lists_it_even_if_another_is_down():
 
 
 def test_third_party_evidence_never_raises_the_verdict():
-    outcomes = {"spec": "ok", "sdk": "ok", "page/gpt-image-2": "not_found", "gateway": "ok"}
+    outcomes = {"spec": "ok", "sdk": "ok", "page/gpt-image-2": "absent", "gateway": "ok"}
     v = decide_verdict("gpt-image-2", SOURCES, outcomes, [live("gateway", "confirmed", "third_party")])
     assert v.verdict is Verdict.NO_EVIDENCE
     assert v.other_authority == ("gateway",)
@@ -43,6 +45,17 @@ def test_a_source_that_could_not_be_read_makes_it_unknown_never_absent():
     v = decide_verdict("gpt-image-2", SOURCES, outcomes, [])
     assert v.verdict is Verdict.UNKNOWN and v.unread == ("sdk",)
     assert "could not be read (sdk)" in v.summary()
+
+
+@pytest.mark.parametrize("broken", ["not_found", "empty", "truncated", "format_changed"])
+def test_a_broken_source_is_unread_not_absent(broken):
+    outcomes = {"spec": "ok", "sdk": broken, "page/gpt-image-2": "ok"}
+    v = decide_verdict("gpt-image-2", SOURCES, outcomes, [])
+    assert v.verdict is Verdict.UNKNOWN and v.unread == ("sdk",)
+    # while another first-party source confirms, the broken one changes nothing
+    assert decide_verdict("gpt-image-2", SOURCES, outcomes, [live("spec", "confirmed")]).verdict is Verdict.CONFIRMED
+    down = due_notices(facts(source="sdk", outcome=broken, failure_streak=3))
+    assert [(n.kind, n.payload["state"]) for n in down] == [("source_health", "down")]
 
 
 def test_never_probed_is_unknown():
@@ -72,8 +85,42 @@ def row(level="confirmed", target="gpt-image-2"):
 def test_first_confirmed_evidence_is_a_release_then_others_corroborate():
     first = due_notices(facts(added=[row()]))
     assert [(n.kind, n.key) for n in first] == [("release", "release:gpt-image-2")]
-    later = due_notices(facts(source="sdk", added=[row()], confirmed_elsewhere={"gpt-image-2": ["spec"]}))
-    assert [(n.kind, n.key) for n in later] == [("corroboration", "corroboration:gpt-image-2:sdk")]
+    assert release_changes(facts(added=[row()])).opened == {"gpt-image-2": 1}
+    opened = {"gpt-image-2": ReleaseState(1, True)}
+    later = due_notices(facts(source="sdk", added=[row()], confirmed_elsewhere={"gpt-image-2": ["spec"]},
+                              releases=opened))
+    assert [(n.kind, n.key, n.joins) for n in later] == [
+        ("corroboration", "corroboration:gpt-image-2:sdk", "release:gpt-image-2")]
+    assert later[0].payload["confirmed_by"] == ["sdk", "spec"]
+
+
+def test_sources_confirming_together_see_each_other_but_only_the_release_state_decides():
+    """On release day every source's probe sees the others confirming; the first to take the target's
+    release row opens it, and no one else does."""
+    both = facts(source="sdk", added=[row()], confirmed_elsewhere={"gpt-image-2": ["spec", "guide"]})
+    assert [n.kind for n in due_notices(both)] == ["release"]
+    assert due_notices(both)[0].payload["confirmed_by"] == ["guide", "sdk", "spec"]
+
+
+def test_a_release_withdrawn_everywhere_closes_and_a_comeback_is_announced_again():
+    opened = {"gpt-image-2": ReleaseState(1, True)}
+    gone = facts(vanished=[row()], releases=opened)
+    assert release_changes(gone).closed == {"gpt-image-2"}
+    # still confirmed by another first-party source: the release stands
+    assert release_changes(facts(vanished=[row()], releases=opened,
+                                 confirmed_elsewhere={"gpt-image-2": ["sdk"]})).closed == frozenset()
+    back = facts(added=[row()], releases={"gpt-image-2": ReleaseState(1, False)})
+    assert [(n.kind, n.key) for n in due_notices(back)] == [("release", "release:gpt-image-2:2")]
+    assert release_changes(back).opened == {"gpt-image-2": 2}
+    again = facts(source="sdk", added=[row()], releases={"gpt-image-2": ReleaseState(2, True)})
+    assert [n.key for n in due_notices(again)] == ["corroboration:gpt-image-2:2:sdk"]
+
+
+def test_new_rows_at_a_source_that_already_confirmed_the_target_are_not_news():
+    moved = facts(added=[row()], confirmed_here_before=frozenset({"gpt-image-2"}),
+                  releases={"gpt-image-2": ReleaseState(1, True)})
+    assert due_notices(moved) == []
+    assert due_notices(moved, alert_on=("confirmed", "mentioned")) == []
 
 
 def test_third_party_and_consumer_evidence_make_no_release():

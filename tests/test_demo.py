@@ -50,7 +50,7 @@ def test_cycles_before_the_release_find_no_evidence(demo) -> None:  # type: igno
 def test_the_cycle_after_the_release_confirms_and_alerts(demo) -> None:  # type: ignore[no-untyped-def]
     after = cycles(demo[0].stdout)[2]
     assert after.startswith("2026-05-05")
-    assert "verdict: confirmed · gpt-image-2: first-party evidence found in 1 of 4 sources (openai-python)" in after
+    assert "verdict: confirmed · gpt-image-2: first-party evidence found in 1 of 2 sources (openai-python)" in after
     assert "┌─ Slack · slack-demo (rendered here, not sent)" in after
     assert "*gpt-image-2: first-party evidence found in 1 source (openai-python)*" in after
     assert "┌─ E-mail · email-demo to you@example.invalid (rendered here, not sent)" in after

@@ -86,13 +86,15 @@ url = "http://127.0.0.1:9/never-delivered"
 def record_release(tmp: Path, server: FixtureServer, db_url: str | None = None) -> Path:
     """Four real probe cycles: (1) the spec names gpt-image-2 in prose, the gateway lists it, the pricing
     page fails; (2) openai-python lists it: confirmed; (3) the spec accepts it as an enum value;
-    (4) openai-python's file goes back to the old version: its evidence vanishes. Returns the config."""
+    (4) openai-python's file goes back to the old version, (5) and still is: at this second answer without
+    it, its evidence vanishes. Returns the config."""
     path = write_config(tmp, server, db_url)
     config = load_config(path, env={})
     store = Store(config.database_url)
     server.route("/pricing.md", b"upstream down", status=503)
     server.route("/gateway/models.py", GATEWAY, content_type="text/x-python")
-    steps = [(PY_BEFORE, SPEC_PROSE), (PY_AFTER, SPEC_PROSE), (PY_AFTER, SPEC_ENUM), (PY_BEFORE, SPEC_ENUM)]
+    steps = [(PY_BEFORE, SPEC_PROSE), (PY_AFTER, SPEC_PROSE), (PY_AFTER, SPEC_ENUM), (PY_BEFORE, SPEC_ENUM),
+             (PY_BEFORE, SPEC_ENUM)]
     with Fetcher() as fetcher:
         for py, spec in steps:
             server.route("/openai-python/src/openai/types/image_model.py", py, content_type="text/plain")
@@ -414,7 +416,7 @@ def test_report_is_one_static_page_with_verdicts_evidence_timeline_and_health(wo
     assert any(r[0].startswith("gateway third_party") for r in rows)  # shown, last, never counted
     assert all(r[5].endswith("UTC") and r[6].endswith("UTC") for r in rows)
     gone = target.find("details")
-    assert "openai-python" in gone.text and "sdk_value" in gone.text  # vanished in step 4
+    assert "openai-python" in gone.text and "sdk_value" in gone.text  # vanished in step 5
     # the timeline across sources
     timeline = target.find("h3", string=lambda s: s and s.startswith("Timeline")).find_next("table")
     order = [tr.find_all("td")[2].get_text(strip=True) for tr in timeline.tbody.find_all("tr")]
@@ -424,7 +426,7 @@ def test_report_is_one_static_page_with_verdicts_evidence_timeline_and_health(wo
     health = {tr.find_all("td")[0].get_text(" ", strip=True).split()[0]: [td.get_text(" ", strip=True)
               for td in tr.find_all("td")] for tr in soup.find(id="sources").tbody.find_all("tr")}
     pricing = health["openai-pricing"]
-    assert pricing[2].startswith("http_error") and "HTTP 503" in pricing[2] and pricing[5] == "4"
+    assert pricing[2].startswith("http_error") and "HTTP 503" in pricing[2] and pricing[5] == "5"
     assert "503" in pricing[7]
     assert health["openai-python"][2].startswith("ok") and health["openai-python"][5] == ""
 
@@ -566,7 +568,20 @@ def test_a_change_recorded_while_pruning_keeps_the_document_it_is_compared_again
     assert e.diff.base_snapshot.content_hash == hashlib.sha256(b"A\n").hexdigest()
 
 
-def test_upgrading_a_database_with_history_to_0002_keeps_it_and_prunes(tmp_path, db_url):
+_STABLE = ("id", "source_id", "target", "model_id", "key_hash", "level", "evidence_type", "location", "excerpt",
+           "first_probe_run_id", "vanished_probe_run_id")
+
+
+def _signal_rows(store: Store) -> list[tuple]:
+    with store.engine.connect() as conn:
+        return [tuple(r) for r in conn.exec_driver_sql(f"SELECT {', '.join(_STABLE)} FROM signals ORDER BY id")]
+
+
+def _rows_of(history_rows: list[dict]) -> list[tuple]:
+    return [tuple(r[c] for c in _STABLE) for r in sorted(history_rows, key=lambda r: r["id"])]
+
+
+def test_upgrading_a_database_with_history_from_0001_keeps_it_and_prunes(tmp_path, db_url):
     """0002 indexes the references prune deletes by and takes the foreign key off last_probe_run_id
     (SQLite by copying the table): the history, the one-live-row index and the other keys survive."""
     from sqlalchemy import inspect
@@ -585,13 +600,16 @@ def test_upgrading_a_database_with_history_to_0002_keeps_it_and_prunes(tmp_path,
                            every=900)
     before = store.history()
     migrate.downgrade(store.engine, "0001")
-    assert store.schema_revision() == "0001" and store.history() == before
+    # Read with the columns 0001 has (today's history reads signals.missed_at, 0004's).
+    assert store.schema_revision() == "0001" and _signal_rows(store) == _rows_of(before)
     migrate.upgrade(store.engine, "0002")
-    assert store.schema_revision() == "0002" and store.history() == before
+    assert store.schema_revision() == "0002" and _signal_rows(store) == _rows_of(before)
     indexes = {i["name"]: i for i in inspect(store.engine).get_indexes("signals")}
     assert indexes["uq_signals_live"]["unique"] and "ix_signals_first_probe_run_id" in indexes
     fks = {fk["constrained_columns"][0] for fk in inspect(store.engine).get_foreign_keys("signals")}
     assert fks == {"source_id", "first_probe_run_id", "vanished_probe_run_id", "first_snapshot_id"}
+    migrate.upgrade(store.engine)
+    assert store.history() == before
     res = runs.prune(store, utcnow() - timedelta(days=90))
     assert res.runs_removed == 27 and store.history() == before  # 0-8 and 11-28; 9 is what 10 is diffed against
     e = history.explain(store, before[0]["id"])

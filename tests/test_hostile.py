@@ -67,7 +67,9 @@ CASES = [
      dict(body=(DOCS / "cf-challenge.html").read_bytes(), content_type="text/html"), Outcome.BLOCKED),
     ("target only in script, style, comment and alt", "pricing_page",
      dict(body=b"<html><head><style>.gpt-image-2{}</style><script>var m='gpt-image-2'</script></head><body>"
-               b"<!-- gpt-image-2 --><img alt='gpt-image-2' src=x><p>Our image models</p></body></html>",
+               b"<!-- gpt-image-2 --><img alt='gpt-image-2' src=x><p>Our image models</p>"
+               b"<table><tr><th>Model</th><th>Input</th></tr><tr><td>gpt-image-1</td><td>$5.00</td></tr></table>"
+               b"</body></html>",
           content_type="text/html"), Outcome.OK),
 ]
 
@@ -82,7 +84,8 @@ def test_hostile_answer_becomes_a_recorded_outcome(http_server, tmp_path, name, 
     if expected is not None:
         assert src.outcome is expected, (src.outcome, src.error)
     else:
-        assert src.outcome in (Outcome.OK, Outcome.PARSE_ERROR)
+        # parsed, refused, or read as a document without a spec's structure: never "absent"
+        assert src.outcome in (Outcome.OK, Outcome.PARSE_ERROR, Outcome.FORMAT_CHANGED)
     assert store.count("probe_runs") == 1  # recorded, whatever happened
     if src.outcome is not Outcome.OK:
         assert src.error  # and said why

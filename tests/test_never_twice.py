@@ -269,7 +269,8 @@ def test_the_sqlite_daemon_lock_is_an_os_lock_held_for_the_process_lifetime(http
     import fcntl
     import signal
 
-    http_server.route("/v1/models", b'{"object": "list", "data": []}', content_type="application/json")
+    http_server.route("/v1/models", b'{"object": "list", "data": [{"id": "gpt-image-1", "object": "model"}]}',
+                      content_type="application/json")
     src = (f'[[sources]]\nname = "models"\nkind = "models_api"\nurl = "{http_server.url("/v1/models")}"\n'
            'every = "1m"\n')
     cfg = write_config(tmp_path, f"sqlite:///{tmp_path}/w.db", [], sources=src)
@@ -440,7 +441,8 @@ def test_no_send_may_outlast_the_claim():
 
 
 def test_owner_files_of_finished_processes_do_not_pile_up(http_server, tmp_path):
-    http_server.route("/v1/models", b'{"object": "list", "data": []}', content_type="application/json")
+    http_server.route("/v1/models", b'{"object": "list", "data": [{"id": "gpt-image-1", "object": "model"}]}',
+                      content_type="application/json")
     src = (f'[[sources]]\nname = "models"\nkind = "models_api"\nurl = "{http_server.url("/v1/models")}"\n'
            'every = "1m"\n')
     cfg = write_config(tmp_path, f"sqlite:///{tmp_path}/w.db", [], sources=src)

@@ -23,8 +23,9 @@ from .clock import iso, utcnow
 from .config import Config, SourceConfig
 from .decide import TargetVerdict, decide_verdict
 from .errors import ParseError
-from .evidence import Outcome, Signal
-from .sources import Document, parser
+from .evidence import Level, Outcome, Signal
+from .sources import Document
+from .sources import get as get_kind
 from .store import Probe, ProbeHook, ProbeRecord, SourceRow, SourceState, Store, content_hash
 from .targets import Matcher, Target
 from .text import redact_values
@@ -111,7 +112,11 @@ def probe(source: SourceConfig, state: SourceState | None, fetcher: Fetcher, tar
     signals: list[Signal] | None = None
     outcome, error = result.outcome, result.error
     unchanged = state is not None and state.parsed_with == pkey
-    if outcome is Outcome.OK and body is not None:
+    if outcome is Outcome.NOT_FOUND and source.target is not None and get_kind(source.kind).not_found_is_absent:
+        outcome = Outcome.ABSENT  # GET /v1/models/{id}, a model's page: the server says "no such model"
+    if outcome is Outcome.OK and body is not None and not body.strip():
+        outcome, error = Outcome.EMPTY, f"HTTP {result.status} with an empty body"
+    elif outcome is Outcome.OK and body is not None:
         if not (unchanged and chash == state.content_hash):  # type: ignore[union-attr]
             signals, outcome, error = _parse(source, body, result, own_targets, error)
     elif outcome is Outcome.NOT_MODIFIED and not held:
@@ -122,7 +127,7 @@ def probe(source: SourceConfig, state: SourceState | None, fetcher: Fetcher, tar
         old = snapshot(state.snapshot_id)
         if old is not None:
             signals, parsed_outcome, perr = _parse(source, old, result, own_targets, error)
-            if parsed_outcome is Outcome.PARSE_ERROR:
+            if parsed_outcome is not Outcome.OK:
                 outcome, error = parsed_outcome, perr
     return Probe(outcome=outcome, started_at=started, duration_ms=int((time.perf_counter() - t0) * 1000),
                  status=result.status, bytes=result.bytes_read, body=body if outcome is Outcome.OK else None,
@@ -145,8 +150,16 @@ def redacted(p: Probe, hidden: frozenset[str]) -> Probe:
 def _parse(source: SourceConfig, body: bytes, result, targets, error):  # type: ignore[no-untyped-def]
     doc = Document(body=body, url=source.url_display, status=result.status or 200,
                    content_type=result.content_type, target=source.target)
+    kind = get_kind(source.kind)
     try:
-        return parser(source.kind)(doc, Matcher(targets)), Outcome.OK, error
+        signals = kind.parse(doc, Matcher(targets))
+        # No confirmed evidence may mean "absent", which only a document with the parser's structure can
+        # say: without it (a file that became a re-export, a page cut short) the source is broken instead.
+        if not any(x.level is Level.CONFIRMED for x in signals):
+            anchor = kind.anchor(doc)
+            if not anchor.found:
+                return None, Outcome.FORMAT_CHANGED, f"the document lost its structure: {anchor.summary}"[:500]
+        return signals, Outcome.OK, error
     except ParseError as exc:
         return None, Outcome.PARSE_ERROR, str(exc)[:500]
     except Exception as exc:  # noqa: BLE001 - a parser bug is this source's parse_error, not a crash

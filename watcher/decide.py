@@ -6,7 +6,7 @@ Does not interact with the network or the database; it only processes data hande
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .evidence import Authority, Level, Outcome, Verdict
@@ -121,6 +121,35 @@ class Notice:
     key: str
     target: str | None
     payload: Mapping[str, Any]
+    # corroboration: the key of the release it joins while that release is still waiting to be sent
+    joins: str | None = None
+
+
+@dataclass(frozen=True)
+class ReleaseState:
+    """A target's release as the database holds it: the epoch last announced, and whether first-party
+    evidence still stands behind it (`open`). No row at all is ReleaseState(0, False)."""
+
+    epoch: int = 0
+    open: bool = False
+
+
+@dataclass(frozen=True)
+class ReleaseChanges:
+    """What a probe does to the targets' releases: the ones it opens (target -> new epoch) and the ones
+    it closes (no first-party source confirms them any more, so a comeback is announced again)."""
+
+    opened: Mapping[str, int]
+    closed: frozenset[str]
+
+
+def release_key(target: str, epoch: int) -> str:
+    """The first announcement keeps the plain key (outboxes written before epochs still match it)."""
+    return f"release:{target}" if epoch <= 1 else f"release:{target}:{epoch}"
+
+
+def corroboration_key(target: str, epoch: int, source: str) -> str:
+    return f"corroboration:{target}:{source}" if epoch <= 1 else f"corroboration:{target}:{epoch}:{source}"
 
 
 @dataclass(frozen=True)
@@ -143,6 +172,10 @@ class ProbeFacts:
     first_read: bool  # this source had never answered before: its evidence is the baseline
     configured_targets: frozenset[str]  # ids the user named (not found through a family)
     families: Mapping[str, str]  # discovered id -> family, for ids first seen in this probe
+    # target -> its release, read under the row's lock (targets never released are missing)
+    releases: Mapping[str, ReleaseState] = field(default_factory=dict)
+    # targets this source confirmed before this probe: new rows for them (a moved entry) are not news
+    confirmed_here_before: frozenset[str] = frozenset()
 
 
 def _evidence(row: Mapping[str, Any], source: str) -> dict[str, Any]:
@@ -151,6 +184,30 @@ def _evidence(row: Mapping[str, Any], source: str) -> dict[str, Any]:
             "evidence_type": row.get("evidence_type"), "excerpt": row.get("excerpt"),
             "location": row.get("location"), "model_id": row.get("model_id"),
             "first_seen": first.isoformat() + "Z" if hasattr(first, "isoformat") else first}
+
+
+def _newly_confirmed(f: ProbeFacts) -> dict[str, list[Mapping[str, Any]]]:
+    """target -> confirmed rows this first-party probe added, for targets it did not confirm before."""
+    out: dict[str, list[Mapping[str, Any]]] = {}
+    if f.authority != Authority.FIRST_PARTY.value:
+        return out
+    for row in f.added:
+        if row["level"] == Level.CONFIRMED.value and row["target"] not in f.confirmed_here_before:
+            out.setdefault(row["target"], []).append(row)
+    return out
+
+
+def release_changes(f: ProbeFacts) -> ReleaseChanges:
+    """Releases this probe opens or closes. A confirmation opens the target's release unless one is open
+    (the first source to confirm a target opens it, whoever else confirms it in the same moment); the
+    last first-party confirmation vanishing closes it."""
+    opened = {t: f.releases.get(t, ReleaseState()).epoch + 1 for t in _newly_confirmed(f)
+              if not f.releases.get(t, ReleaseState()).open}
+    closed = frozenset(
+        t for t in {r["target"] for r in f.vanished if r["level"] == Level.CONFIRMED.value}
+        if f.authority == Authority.FIRST_PARTY.value and f.releases.get(t, ReleaseState()).open
+        and t not in f.confirmed_here_after and not f.confirmed_elsewhere.get(t) and t not in opened)
+    return ReleaseChanges(opened=opened, closed=closed)
 
 
 def due_notices(f: ProbeFacts, *, alert_on: Sequence[str] = ("confirmed",),
@@ -176,6 +233,7 @@ def due_notices(f: ProbeFacts, *, alert_on: Sequence[str] = ("confirmed",),
     added_by_target: dict[str, list[Mapping[str, Any]]] = {}
     for row in f.added:
         added_by_target.setdefault(row["target"], []).append(row)
+    newly = _newly_confirmed(f)
 
     for target, rows in added_by_target.items():
         discovered = target not in f.configured_targets
@@ -185,22 +243,32 @@ def due_notices(f: ProbeFacts, *, alert_on: Sequence[str] = ("confirmed",),
                 "evidence": [_evidence(r, f.source) for r in rows]}))
         if discovered and f.first_read:
             continue  # a family's existing members are the baseline, not news
-        confirmed = [r for r in rows if r["level"] == Level.CONFIRMED.value]
+        confirmed = newly.get(target, [])
         if confirmed:
-            others = list(f.confirmed_elsewhere.get(target, ()))
-            kind = "corroboration" if others else "release"
-            key = f"corroboration:{target}:{f.source}" if others else f"release:{target}"
-            out.append(Notice(kind, key, target, {
-                "kind": kind, "target": target, "source": f.source,
-                "confirmed_by": sorted(set(others) | {f.source}),
-                "evidence": [_evidence(r, f.source) for r in confirmed]}))
+            # Release or corroboration is decided by the target's release, read under its lock, never by
+            # "does another source confirm it now": sources confirming together all see each other.
+            state = f.releases.get(target, ReleaseState())
+            others = [s for s in f.confirmed_elsewhere.get(target, ()) if s != f.source]
+            payload = {"target": target, "source": f.source, "confirmed_by": sorted(set(others) | {f.source}),
+                       "evidence": [_evidence(r, f.source) for r in confirmed]}
+            if not state.open:
+                epoch = state.epoch + 1
+                out.append(Notice("release", release_key(target, epoch), target,
+                                  {"kind": "release", "epoch": epoch, **payload}))
+            else:
+                out.append(Notice("corroboration", corroboration_key(target, state.epoch, f.source), target,
+                                  {"kind": "corroboration", "epoch": state.epoch, **payload},
+                                  joins=release_key(target, state.epoch)))
+        elif target in f.confirmed_here_before:
+            continue  # this source confirmed it already; a moved entry is not news
         elif "mentioned" in alert_on and not f.confirmed_elsewhere.get(target) \
                 and target not in f.mentioned_before:
             out.append(Notice("mentioned", f"mentioned:{target}", target, {
                 "kind": "mentioned", "target": target, "source": f.source,
                 "evidence": [_evidence(r, f.source) for r in rows]}))
 
-    # Withdrawn: this source answered and no longer shows confirmed evidence it showed before.
+    # Withdrawn: this source answered and no longer shows confirmed evidence it showed before (the store
+    # lets evidence vanish only at the second answer in a row without it).
     if _answered(f.outcome):
         for target in sorted({r["target"] for r in f.vanished if r["level"] == Level.CONFIRMED.value}):
             if target in f.confirmed_here_after:

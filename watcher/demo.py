@@ -7,6 +7,8 @@ per publication date, and the alerts rendered to the terminal instead of sent. L
 
 from __future__ import annotations
 
+import dataclasses
+
 import sys
 import tempfile
 import threading
@@ -46,8 +48,9 @@ SOURCES = (
     DemoSource("openai-openapi", "openapi_spec", "/openai/openai-openapi/main/openapi.yaml"),
 )
 
-# The real documents in the order they were committed. A source with no file yet answers 404 (the
-# bundle has no earlier version of it), which the watcher counts as an answer: absent.
+# The real documents in the order they were committed. A source is watched from its first file in the
+# bundle on: the bundle has no earlier version of it, and a 404 would rightly read as a broken source
+# (verdict unknown), not as a document without the model.
 TIMELINE = (
     Publication("2025-12-16", "openai-python adds gpt-image-1.5 to ImageModel",
                 {"openai-python": "openai-python/image_model-2025-12-16-9dc1d1a0.py"}),
@@ -166,14 +169,17 @@ def run_demo(echo: Echo = print) -> None:
             hook = make_hook(config)
             owner = owner_id()
             seen_on: dict[int, str] = {}  # signal id -> the date of the cycle that first saw it
-            echo(f"Serving the bundle on {server.base}; {len(config.sources)} first-party sources, "
-                 f"{len(config.channels)} channels (Slack, e-mail).")
+            echo(f"Serving the bundle on {server.base}; {len(config.sources)} first-party sources, each watched "
+                 f"from its first file on, {len(config.channels)} channels (Slack, e-mail).")
+            published: set[str] = set()
             for i, pub in enumerate(TIMELINE):
                 for name, file in pub.files.items():
                     server.publish(_source(name).path, bundle_file(file))
+                    published.add(name)
                 echo("")
                 echo(_rule(f"cycle {i + 1} of {len(TIMELINE)} · {pub.date} · {pub.what}"))
-                report = run_cycle(config, store, fetcher, hook=hook)
+                watched = dataclasses.replace(config, sources=tuple(s for s in config.sources if s.name in published))
+                report = run_cycle(watched, store, fetcher, hook=hook)
                 _print_report(echo, report)
                 for row in store.history(target=TARGET):
                     seen_on.setdefault(row["id"], pub.date)

@@ -21,7 +21,13 @@ class Outcome(str, enum.Enum):
 
     OK = "ok"
     NOT_MODIFIED = "not_modified"
-    NOT_FOUND = "not_found"
+    # A per-target URL of a kind whose 404 means "no such model" (GET /v1/models/{id}, a model's page).
+    ABSENT = "absent"
+    # Broken, not absent: the source could not show what it holds, so its evidence stays as it was.
+    NOT_FOUND = "not_found"  # 404 or 410 for a document that should exist (a moved file, a renamed branch)
+    EMPTY = "empty"  # 200 with an empty body
+    TRUNCATED = "truncated"  # the body ended before its Content-Length or last chunk
+    FORMAT_CHANGED = "format_changed"  # 200, but the structure the parser anchors on is gone (a re-export)
     BLOCKED = "blocked"
     HTTP_ERROR = "http_error"
     NETWORK_ERROR = "network_error"
@@ -42,7 +48,7 @@ class Outcome(str, enum.Enum):
         return not self.answered and self is not Outcome.NOT_CONFIGURED
 
 
-ANSWERED = frozenset({Outcome.OK, Outcome.NOT_MODIFIED, Outcome.NOT_FOUND})
+ANSWERED = frozenset({Outcome.OK, Outcome.NOT_MODIFIED, Outcome.ABSENT})
 
 
 class Level(str, enum.Enum):

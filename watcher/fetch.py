@@ -336,6 +336,9 @@ def _failure(p: _Probe, exc: Exception) -> FetchResult:
         return p.result(Outcome.HTTP_ERROR, f"unsupported Content-Encoding {exc}")
     if isinstance(exc, (zlib.error, httpx.DecodingError)):
         return p.result(Outcome.HTTP_ERROR, "body does not decode as its Content-Encoding says")
+    if isinstance(exc, httpx.RemoteProtocolError) and "complete message body" in str(exc):
+        # The server hung up inside the body (short of its Content-Length, or before the last chunk).
+        return p.result(Outcome.TRUNCATED, f"body cut short by {host}: {exc}")
     if isinstance(exc, httpx.ConnectError):
         return p.result(Outcome.NETWORK_ERROR, f"cannot connect to {host}: {exc}")
     if isinstance(exc, (httpx.HTTPError, OSError)):

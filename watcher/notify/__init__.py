@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from .. import faults, metrics
 from ..clock import utcnow
 from ..config import ChannelConfig, Config
-from ..decide import Notice, ProbeFacts, due_notices
+from ..decide import Notice, ProbeFacts, ReleaseState, due_notices, release_changes
 from ..errors import DeliveryError, StoreError, WatcherError
 
 if TYPE_CHECKING:
@@ -70,27 +70,56 @@ def make_hook(config: Config):  # type: ignore[no-untyped-def]
 
     def hook(conn, src: SourceRow, record: ProbeRecord, probe: Probe) -> None:  # type: ignore[no-untyped-def]
         targets = sorted({r["target"] for r in record.added} | {r["target"] for r in record.vanished})
-        # Unchanged evidence (the common case: a 304) needs no query; only health can change then.
-        elsewhere = outbox.confirmed_sources(conn, targets, exclude_source_id=src.id) if targets else {}
-        here = outbox.confirmed_sources(conn, targets) if targets else {}
-        fams = _discover(conn, record, configured, families, probe.started_at) if families and targets else {}
-        facts = ProbeFacts(
-            source=src.name, url=src.url, authority=src.authority, outcome=record.outcome.value,
-            error=probe.error, run_id=record.run_id, added=record.added, vanished=record.vanished,
-            confirmed_elsewhere=elsewhere,
-            confirmed_here_after=frozenset(t for t, names in here.items() if src.name in names),
-            mentioned_before=frozenset(outbox.mentioned_before(conn, targets, record.run_id)) if targets
-            else frozenset(),
-            failure_streak=record.failure_streak, health_alerted=record.health_alerted,
-            first_read=record.first_read, configured_targets=configured, families=fams)
-        notices = due_notices(facts, alert_on=config.alert_on, failure_threshold=config.failure_threshold)
-        for n in notices:
-            if n.kind == "source_health":
-                outbox.set_health_alerted(conn, src.id, n.payload["state"] == "down")
-        if notices:
-            enqueue(conn, channels, notices, probe.started_at)
+        if not targets:  # unchanged evidence (the common case: a 304) needs no query; only health can change
+            facts = _facts(src, record, probe, configured, {}, frozenset(), frozenset(), {}, {}, frozenset())
+            _enqueue_due(conn, src, facts, channels, config, probe)
+            return
+        now = probe.started_at
+        # Lock the releases first, then read who confirms: a replica confirming the same target commits
+        # before we read, or waits for our commit and then reads ours.
+        confirming = sorted({r["target"] for r in (*record.added, *record.vanished)
+                             if r["level"] == "confirmed" and r["authority"] == "first_party"})
+        releases = outbox.lock_releases(conn, confirming, now) if confirming else {}
+        elsewhere = outbox.confirmed_sources(conn, targets, exclude_source_id=src.id)
+        here = outbox.confirmed_sources(conn, targets)
+        before = frozenset(outbox.confirmed_before(conn, src.id, confirming, record.run_id)) if confirming \
+            else frozenset()
+        fams = _discover(conn, record, configured, families, now) if families else {}
+        facts = _facts(src, record, probe, configured, elsewhere,
+                       frozenset(t for t, names in here.items() if src.name in names),
+                       frozenset(outbox.mentioned_before(conn, targets, record.run_id)), fams, releases, before)
+        changes = release_changes(facts)
+        for target, epoch in changes.opened.items():
+            outbox.set_release(conn, target, epoch=epoch, open=True, now=now)
+        for target in changes.closed:
+            outbox.set_release(conn, target, open=False, now=now)
+        _enqueue_due(conn, src, facts, channels, config, probe)
 
     return hook
+
+
+def _facts(src: SourceRow, record: ProbeRecord, probe: Probe, configured: frozenset[str],
+           elsewhere: dict[str, list[str]], here_after: frozenset[str], mentioned_before: frozenset[str],
+           families: dict[str, str], releases: dict[str, ReleaseState], before: frozenset[str]) -> ProbeFacts:
+    return ProbeFacts(
+        source=src.name, url=src.url, authority=src.authority, outcome=record.outcome.value,
+        error=probe.error, run_id=record.run_id, added=record.added, vanished=record.vanished,
+        confirmed_elsewhere=elsewhere, confirmed_here_after=here_after, mentioned_before=mentioned_before,
+        failure_streak=record.failure_streak, health_alerted=record.health_alerted,
+        first_read=record.first_read, configured_targets=configured, families=families, releases=releases,
+        confirmed_here_before=before)
+
+
+def _enqueue_due(conn: Any, src: SourceRow, facts: ProbeFacts, channels: Sequence[ChannelConfig],
+                 config: Config, probe: Probe) -> None:
+    from ..store import outbox
+
+    notices = due_notices(facts, alert_on=config.alert_on, failure_threshold=config.failure_threshold)
+    for n in notices:
+        if n.kind == "source_health":
+            outbox.set_health_alerted(conn, src.id, n.payload["state"] == "down")
+    if notices:
+        enqueue(conn, channels, notices, probe.started_at)
 
 
 def _discover(conn, record: ProbeRecord, configured, families, now) -> dict[str, str]:  # type: ignore[no-untyped-def]
@@ -114,11 +143,29 @@ def _discover(conn, record: ProbeRecord, configured, families, now) -> dict[str,
 
 
 def enqueue(conn, channels: Sequence[ChannelConfig], notices: Sequence[Notice], now) -> int:  # type: ignore[no-untyped-def]
-    rows = [dict(channel=c.name, key=n.key, kind=n.kind, target=n.target, payload=dict(n.payload, key=n.key),
-                 delay=CORROBORATION_GRACE if n.kind == "corroboration" else 0)
-            for n in notices for c in channels if channel_takes(c, n.kind, n.target)]
+    """Put notices in the outbox, one per channel that takes them. A corroboration first tries to join its
+    release, if that release still waits to be sent on the channel (sources confirming in one cycle or
+    daemon batch make one release naming them all); else it waits CORROBORATION_GRACE, or until the
+    corroborations already waiting for the target go, so a window makes one message."""
     from ..store import outbox
 
+    rows = []
+    for n in notices:
+        for c in channels:
+            if n.kind == "corroboration" and n.joins and channel_takes(c, "release", n.target) and outbox.absorb(
+                    conn, c.name, n.joins, confirmed_by=n.payload.get("confirmed_by") or (),
+                    evidence=n.payload.get("evidence") or ()):
+                continue
+            if not channel_takes(c, n.kind, n.target):
+                continue
+            row = dict(channel=c.name, key=n.key, kind=n.kind, target=n.target, payload=dict(n.payload, key=n.key))
+            if n.kind == "corroboration":
+                aligned = outbox.corroboration_due(conn, c.name, n.target)
+                if aligned is not None:
+                    row["at"] = aligned
+                else:
+                    row["delay"] = CORROBORATION_GRACE
+            rows.append(row)
     added = outbox.enqueue(conn, rows, now)
     for r in rows if added else ():  # nothing new: another process made the same notices due first
         if r["kind"] != "test":

@@ -211,7 +211,8 @@ class _Statements:
     def live(self) -> Any:
         sig = S.signals
         return (select(sig.c.source_id, sig.c.id, sig.c.key_hash, sig.c.target, sig.c.model_id, sig.c.evidence_type,
-                       sig.c.level, sig.c.location, sig.c.excerpt, sig.c.first_seen, sig.c.url, sig.c.authority)
+                       sig.c.level, sig.c.location, sig.c.excerpt, sig.c.first_seen, sig.c.url, sig.c.authority,
+                       sig.c.missed_at)
                 .where(sig.c.source_id.in_(bindparam("b_ids", expanding=True)), sig.c.vanished_at.is_(None)))
 
     @functools.cached_property
@@ -228,8 +229,20 @@ class _Statements:
     @functools.cached_property
     def seen_again(self) -> Any:
         sig = S.signals
-        return (update(sig).where(sig.c.source_id == bindparam("b_sid"), sig.c.vanished_at.is_(None))
+        # evidence an answer missed keeps the last_seen of the answer that last showed it
+        return (update(sig).where(sig.c.source_id == bindparam("b_sid"), sig.c.vanished_at.is_(None),
+                                  sig.c.missed_at.is_(None))
                 .values(last_seen=bindparam("b_at"), last_probe_run_id=bindparam("b_run")))
+
+    @functools.cached_property
+    def missed(self) -> Any:
+        sig = S.signals
+        return update(sig).where(sig.c.id == bindparam("b_id")).values(missed_at=bindparam("b_at"))
+
+    @functools.cached_property
+    def found_again(self) -> Any:
+        sig = S.signals
+        return update(sig).where(sig.c.id == bindparam("b_id")).values(missed_at=None)
 
     @functools.cached_property
     def after(self) -> Any:
@@ -441,16 +454,26 @@ class Store:
         for r in conn.execute(_Q.live, {"b_ids": ids}):
             live.setdefault(r.source_id, {})[r.key_hash] = r
 
-        plans = []
+        # Evidence vanishes only at the second answer in a row without it, so a flapping document does not
+        # alternate withdrawn and release alerts. The first such answer marks it missed; an answer showing it
+        # again clears the mark; a 304 or an unchanged body after a miss is the second answer. Outcomes that
+        # are not answers (a 404 of a moved file, an empty or cut body, a lost anchor) change none of this.
+        plans, missed, back = [], [], []
         for src, probe, every in items:
             here = live.get(src.id, {})
-            seen = [] if probe.outcome is Outcome.NOT_FOUND else probe.signals  # a 404: all of it is gone
+            seen = None
+            if probe.outcome.answered:
+                seen = [] if probe.outcome is Outcome.ABSENT else probe.signals  # "no such model": all of it
             added: list[Signal] = []
             gone: list[Any] = []
             if seen is not None:
                 fresh = {key_hash(x): x for x in seen}
                 added = [x for h, x in fresh.items() if h not in here]
-                gone = [r for h, r in here.items() if h not in fresh]
+                gone = [r for h, r in here.items() if h not in fresh and r.missed_at is not None]
+                missed += [(r.id, probe.started_at) for h, r in here.items() if h not in fresh and r.missed_at is None]
+                back += [r.id for h, r in here.items() if h in fresh and r.missed_at is not None]
+            elif probe.outcome.answered:  # the same document as last time
+                gone = [r for r in here.values() if r.missed_at is not None]
             plans.append((src, probe, every, self._snapshot(conn, probe), here, seen, added, gone))
 
         run_ids = conn.execute(_Q.insert_runs, [
@@ -463,12 +486,16 @@ class Store:
                   for (_, probe, _, _, _, _, _, gone), run_id in zip(plans, run_ids) for r in gone]
         if vanish:
             conn.execute(_Q.vanish, vanish)
+        if back:
+            conn.execute(_Q.found_again, [dict(b_id=i) for i in back])
         # An answer that still shows the evidence moves its last_seen; a failure says nothing about it.
         seen_again = [dict(b_sid=src.id, b_at=probe.started_at, b_run=run_id)
                       for (src, probe, _, _, here, _, _, gone), run_id in zip(plans, run_ids)
                       if probe.outcome.answered and len(here) > len(gone)]
         if seen_again:
             conn.execute(_Q.seen_again, seen_again)
+        if missed:
+            conn.execute(_Q.missed, [dict(b_id=i, b_at=at) for i, at in missed])
         added_rows: list[list[dict[str, Any]]] = []
         for (src, probe, _, snap, _, _, added, _), run_id in zip(plans, run_ids):
             now = probe.started_at
@@ -493,7 +520,7 @@ class Store:
             if outcome is Outcome.OK:
                 etag, last_modified = probe.etag, probe.last_modified
                 snapshot_id = snap if snap is not None else snapshot_id
-            elif outcome is Outcome.NOT_FOUND:
+            elif outcome is Outcome.ABSENT:
                 etag = last_modified = snapshot_id = None
             updates.append(dict(
                 b_id=src.id, b_outcome=outcome.value, b_status=probe.status, b_error=fit(probe.error, MAX_TEXT),

@@ -1,4 +1,5 @@
-"""The notice outbox in SQL: enqueue in the probe's transaction, claim, mark sent/retry/failed.
+"""The notice outbox in SQL: enqueue in the probe's transaction, claim, mark sent/retry/failed; and the
+targets' releases, which decide whether a confirmation is a release or a corroboration.
 
 Each (channel, key) pair is unique, so a notice made due twice (a retried cycle, two replicas)
 exists once; a claim is a conditional UPDATE, so two dispatchers never hold the same notice.
@@ -14,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, func, or_, select, update
 
+from ..decide import ReleaseState
 from . import schema as S
 from .sql import db_now, fit, insert_ignore
 
@@ -21,13 +23,15 @@ N = S.notices
 
 
 def enqueue(conn: Connection, rows: Iterable[Mapping[str, Any]], now: datetime) -> int:
-    """Insert notices (channel, key, kind, target, payload, optional delay in seconds); an existing
-    (channel, key) is left as is. `now` is when it was made due; it is due from the database's now."""
+    """Insert notices (channel, key, kind, target, payload, optional delay in seconds, or `at`: a time on
+    the database's clock); an existing (channel, key) is left as is. `now` is when it was made due; it is
+    due from the database's now."""
     due = db_now(conn)
     values = [dict(channel=fit(r["channel"], 200), key=fit(r["key"], 400), kind=fit(r["kind"], 40),
                    target=fit(r.get("target"), 200),
                    payload=json.dumps(r["payload"], default=str, ensure_ascii=False), created_at=now,
-                   state="pending", attempts=0, next_attempt_at=due + timedelta(seconds=r.get("delay", 0)))
+                   state="pending", attempts=0,
+                   next_attempt_at=r.get("at") or due + timedelta(seconds=r.get("delay", 0)))
               for r in rows]
     return insert_ignore(conn, N, ["channel", "key"], values)
 
@@ -200,4 +204,81 @@ def mentioned_before(conn: Connection, targets: Sequence[str], before_run_id: in
     sig = S.signals
     q = select(sig.c.target).distinct().where(sig.c.target.in_(list(targets)), sig.c.authority == "first_party",
                                               sig.c.first_probe_run_id < before_run_id)
+    return {r[0] for r in conn.execute(q)}
+
+
+# ------------------------------------------------------------------ releases: one per burst
+# One advisory lock for every release decision on PostgreSQL ("watcher.releases" as a 63-bit number): held
+# to the end of the transaction, taken before any release row is read or written, so decisions serialise
+# without the deadlocks that per-target row locks taken in different orders by batched probes could make.
+RELEASES_LOCK = 0x77617463_6872656C
+
+
+def lock_releases(conn: Connection, targets: Sequence[str], now: datetime) -> dict[str, ReleaseState]:
+    """The targets' releases, read under a lock held until the transaction ends, so that probes confirming
+    a target at the same moment (one cycle's batches, replicas) decide one after the other and each sees
+    what the one before decided. SQLite needs nothing more: a write transaction is already exclusive."""
+    R = S.releases
+    names = sorted(set(targets))
+    if not names:
+        return {}
+    if conn.dialect.name == "postgresql":
+        conn.execute(select(func.pg_advisory_xact_lock(RELEASES_LOCK)))
+    insert_ignore(conn, R, ["target"], [dict(target=t, epoch=0, open=False, changed_at=now) for t in names])
+    q = select(R.c.target, R.c.epoch, R.c.open).where(R.c.target.in_(names))
+    return {r.target: ReleaseState(epoch=r.epoch, open=bool(r.open)) for r in conn.execute(q)}
+
+
+def set_release(conn: Connection, target: str, *, epoch: int | None = None, open: bool, now: datetime) -> None:
+    """Open a target's release at `epoch`, or close it (its evidence withdrawn everywhere)."""
+    R = S.releases
+    values: dict[str, Any] = dict(open=open, changed_at=now)
+    if epoch is not None:
+        values["epoch"] = epoch
+    conn.execute(update(R).where(R.c.target == target).values(**values))
+
+
+def absorb(conn: Connection, channel: str, key: str, *, confirmed_by: Sequence[str],
+           evidence: Sequence[Mapping[str, Any]]) -> bool:
+    """Add sources and their evidence to the notice (channel, key) if it is still waiting to be sent and
+    nobody has claimed it; returns whether it did. A release claimed by a dispatcher is being sent as it
+    is: a confirmation that arrives then must travel as a corroboration."""
+    now = db_now(conn)  # claims are on the database's clock
+    cond = [N.c.channel == channel, N.c.key == fit(key, 400), N.c.state == "pending",
+            or_(N.c.claimed_until.is_(None), N.c.claimed_until < now)]
+    q = select(N.c.id, N.c.payload).where(*cond)
+    if conn.dialect.name == "postgresql":
+        q = q.with_for_update()  # a claim in flight finishes first; then the row is no longer pending-unclaimed
+    row = conn.execute(q).first()
+    if row is None:
+        return False
+    payload = json.loads(row.payload)
+    payload["confirmed_by"] = sorted(set(payload.get("confirmed_by") or ()) | set(confirmed_by))
+    known = payload.setdefault("evidence", [])
+    idents = {(e.get("source"), e.get("location"), e.get("model_id"), e.get("evidence_type")) for e in known}
+    for e in evidence:
+        if (e.get("source"), e.get("location"), e.get("model_id"), e.get("evidence_type")) not in idents:
+            known.append(dict(e))
+    done = conn.execute(update(N).where(N.c.id == row.id, *cond).values(
+        payload=json.dumps(payload, default=str, ensure_ascii=False)))
+    return done.rowcount == 1
+
+
+def corroboration_due(conn: Connection, channel: str, target: str) -> datetime | None:
+    """When the corroborations of `target` already waiting for `channel` go out (None: none waits), so a
+    later one joins them: at most one corroboration message per window. On the database's clock."""
+    now = db_now(conn)
+    return conn.execute(select(func.min(N.c.next_attempt_at)).where(
+        N.c.channel == channel, N.c.target == target, N.c.kind == "corroboration", N.c.state == "pending",
+        or_(N.c.claimed_until.is_(None), N.c.claimed_until < now))).scalar()
+
+
+def confirmed_before(conn: Connection, source_id: int, targets: Sequence[str], run_id: int) -> set[str]:
+    """Targets the source had live confirmed evidence for before probe run `run_id` (rows that run made
+    vanish included)."""
+    sig = S.signals
+    q = select(sig.c.target).distinct().where(
+        sig.c.source_id == source_id, sig.c.target.in_(list(targets)), sig.c.level == "confirmed",
+        sig.c.first_probe_run_id < run_id,
+        or_(sig.c.vanished_at.is_(None), sig.c.vanished_probe_run_id == run_id))
     return {r[0] for r in conn.execute(q)}

@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy import (BigInteger, Boolean, Column, DateTime, ForeignKey, Index, Integer, LargeBinary,
                         MetaData, SmallInteger, String, Table, Text, UniqueConstraint, text)
 
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0004"
 
 # BIGINT ids on PostgreSQL; INTEGER PRIMARY KEY (the rowid, no extra bytes) on SQLite.
 Id = BigInteger().with_variant(Integer(), "sqlite")
@@ -94,6 +94,9 @@ signals = Table(
     Column("first_snapshot_id", ForeignKey("snapshots.id")),
     Column("vanished_at", DateTime),
     Column("vanished_probe_run_id", ForeignKey("probe_runs.id")),
+    # The first answer that no longer showed it (since 0004). Evidence vanishes only at the second answer in a
+    # row without it, so a flapping document does not alternate withdrawn and release alerts.
+    Column("missed_at", DateTime),
     Index(None, "target", "first_seen"),
     Index(None, "first_seen"),
     # The foreign keys to probe runs and snapshots, indexed so that deleting one (`watcher prune`) checks
@@ -138,6 +141,18 @@ notices = Table(
     Column("sent_at", DateTime),
     UniqueConstraint("channel", "key"),
     Index(None, "state", "next_attempt_at"),
+)
+
+# One row per target that has ever been confirmed (since 0004): the release that announced it. `epoch` counts
+# announcements (a release withdrawn everywhere and back is announced again); `open` is whether first-party
+# evidence still stands behind it. The row is locked while a probe decides "release or corroboration", so
+# sources confirming at once, in one cycle or on several replicas, make one release.
+releases = Table(
+    "releases", metadata,
+    Column("target", String(200), primary_key=True),
+    Column("epoch", Integer, nullable=False),
+    Column("open", Boolean, nullable=False),
+    Column("changed_at", DateTime, nullable=False),
 )
 
 # Targets found through a family (`gpt-image-*`) and then tracked on their own.
