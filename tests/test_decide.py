@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pytest
 
 from watcher.decide import ProbeFacts, ReleaseState, decide_verdict, due_notices, release_changes
-from watcher.evidence import Authority, Verdict
+from watcher.evidence import Authority, SignalRow, Verdict
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,9 @@ SOURCES = [Src("spec"), Src("sdk"), Src("gateway", Authority.THIRD_PARTY), Src("
 
 
 def live(source, level, authority="first_party"):
-    return {"source": source, "level": level, "authority": authority}
+    return SignalRow(source=source, target="gpt-image-2", model_id="gpt-image-2", level=level,
+                     evidence_type="spec_value", excerpt="enum", location="a.b", url="https://x",
+                     authority=authority, first_seen=None)
 
 
 def test_confirmed_when_a_first_party_source_lists_it_even_if_another_is_down():
@@ -78,8 +80,8 @@ def facts(**kw):
 
 
 def row(level="confirmed", target="gpt-image-2"):
-    return {"target": target, "level": level, "url": "https://x", "evidence_type": "spec_value",
-            "excerpt": "enum", "location": "a.b", "model_id": target, "first_seen": None}
+    return SignalRow(source="spec", target=target, model_id=target, level=level, evidence_type="spec_value",
+                     excerpt="enum", location="a.b", url="https://x", authority="first_party", first_seen=None)
 
 
 def test_first_confirmed_evidence_is_a_release_then_others_corroborate():

@@ -175,7 +175,7 @@ def test_a_cron_run_where_every_docs_page_changes_at_once_sends_one_release_per_
     serve(http_server, srcs, 1)  # 21 April: all of them in one run
     r = run_once(cfg, receiver)
     store = Store(load_config(cfg).database_url)
-    confirming = {row["source"] for row in store.live_signals(["gpt-image-2"]) if row["level"] == "confirmed"}
+    confirming = {row.source for row in store.live_signals(["gpt-image-2"]) if row.level == "confirmed"}
     assert len(confirming) >= 3, r.stdout
     for path in ("/slack", "/hook", "/only"):
         assert told(receiver, path) == ["release"], (path, [h.body[:200] for h in receiver.received])
@@ -291,7 +291,7 @@ def test_the_daemon_sends_one_release_per_channel_when_six_sources_confirm_withi
         receiver.wait_for(2, timeout=10)
         store = Store(f"sqlite:///{tmp_path}/w.db", migrate=False)
         deadline = time.monotonic() + 15
-        while len({r["source"] for r in store.live_signals(["gpt-image-2"])}) < 6 and time.monotonic() < deadline:
+        while len({r.source for r in store.live_signals(["gpt-image-2"])}) < 6 and time.monotonic() < deadline:
             time.sleep(0.2)
         time.sleep(2)  # a few more cycles: nothing more may arrive now
         assert sorted(h.path for h in receiver.received) == ["/hook", "/slack"]

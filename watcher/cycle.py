@@ -23,7 +23,7 @@ from .clock import iso, utcnow
 from .config import Config, SourceConfig
 from .decide import TargetVerdict, decide_verdict
 from .errors import ParseError
-from .evidence import Level, Outcome, Signal
+from .evidence import Level, Outcome, Signal, SignalRow
 from .sources import Document
 from .sources import get as get_kind
 from .store import Probe, ProbeHook, ProbeRecord, SourceRow, SourceState, Store, content_hash
@@ -130,7 +130,7 @@ def probe(source: SourceConfig, state: SourceState | None, fetcher: Fetcher, tar
             if parsed_outcome is not Outcome.OK:
                 outcome, error = parsed_outcome, perr
     return Probe(outcome=outcome, started_at=started, duration_ms=int((time.perf_counter() - t0) * 1000),
-                 status=result.status, bytes=result.bytes_read, body=body if outcome is Outcome.OK else None,
+                 status=result.status, bytes_read=result.bytes_read, body=body if outcome is Outcome.OK else None,
                  content_type=result.content_type, content_hash=chash, etag=result.etag,
                  last_modified=result.last_modified, error=error, signals=signals, parsed_with=pkey,
                  retry_after=min(result.retry_after, MAX_RETRY_AFTER) if result.retry_after else None)
@@ -256,8 +256,8 @@ def _tell(s: SourceConfig, p: Probe, rec: ProbeRecord, before: SourceState | Non
         log.debug("source %s: %s, nothing changed", s.name, p.outcome.value, extra=fields)
 
 
-def _ids(rows: Sequence[dict]) -> str:  # type: ignore[type-arg]
-    return ", ".join(sorted({str(r.get("model_id") or r["target"]) for r in rows}))
+def _ids(rows: Sequence[SignalRow]) -> str:
+    return ", ".join(sorted({r.model_id or r.target for r in rows}))
 
 
 class _Pool:
@@ -291,7 +291,7 @@ def _source_report(s: SourceConfig, p: Probe, rec: ProbeRecord) -> SourceReport:
                         duration_ms=p.duration_ms, error=p.error)
 
 
-def verdicts(config: Config, store: Store, *, live: list[dict[str, Any]] | None = None) -> list[TargetVerdict]:
+def verdicts(config: Config, store: Store, *, live: list[SignalRow] | None = None) -> list[TargetVerdict]:
     """Every target's verdict from what the database holds now (no probe). `live`: the targets' live
     signals, when the caller has read them already (the report shows them too)."""
     targets = [t.id for t in all_targets(config, store) if t.id]
@@ -299,7 +299,7 @@ def verdicts(config: Config, store: Store, *, live: list[dict[str, Any]] | None 
     outcomes = {name: st.last_outcome for name, st in states.items()}
     if live is None:
         live = store.live_signals(targets)
-    by_target: dict[str, list] = {t: [] for t in targets}
+    by_target: dict[str, list[SignalRow]] = {t: [] for t in targets}
     for row in live:
-        by_target.setdefault(row["target"], []).append(row)
+        by_target.setdefault(row.target, []).append(row)
     return [decide_verdict(t, config.sources, outcomes, by_target[t]) for t in targets]

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .evidence import Authority, Level, Outcome, Verdict
+from .evidence import Authority, Outcome, SignalRow, Verdict
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ class TargetVerdict:
 
 
 def decide_verdict(target: str, sources: Sequence[Any], outcomes: Mapping[str, str | None],
-                   live: Iterable[Mapping[str, Any]]) -> TargetVerdict:
+                   live: Iterable[SignalRow]) -> TargetVerdict:
     """`sources`: configs (name, authority, target, configured); `outcomes`: last outcome by source name;
     `live`: live signal rows for this target (source, authority, level)."""
     relevant = [s for s in sources if s.target in (None, target)]
@@ -72,14 +72,14 @@ def decide_verdict(target: str, sources: Sequence[Any], outcomes: Mapping[str, s
     mentioned: list[str] = []
     other: list[str] = []
     for row in live:
-        src = row["source"]
-        if _auth(row["authority"]) is not Authority.FIRST_PARTY:
+        src = row.source
+        if _auth(row.authority) is not Authority.FIRST_PARTY:
             if src not in other:
                 other.append(src)
             continue
         if src not in names:
             continue
-        bucket = confirmed if row["level"] == Level.CONFIRMED.value else mentioned
+        bucket = confirmed if row.confirmed else mentioned
         if src not in bucket:
             bucket.append(src)
     mentioned = [m for m in mentioned if m not in confirmed]
@@ -162,8 +162,8 @@ class ProbeFacts:
     outcome: str
     error: str | None
     run_id: int
-    added: Sequence[Mapping[str, Any]]  # signal rows added by this probe
-    vanished: Sequence[Mapping[str, Any]]  # signal rows that vanished in this probe
+    added: Sequence[SignalRow]  # signal rows added by this probe
+    vanished: Sequence[SignalRow]  # signal rows that vanished in this probe
     confirmed_elsewhere: Mapping[str, Sequence[str]]  # target -> other first-party sources confirming it now
     confirmed_here_after: frozenset[str]  # targets this source still confirms after the probe
     mentioned_before: frozenset[str]  # targets that had a first-party mention anywhere before
@@ -178,22 +178,23 @@ class ProbeFacts:
     confirmed_here_before: frozenset[str] = frozenset()
 
 
-def _evidence(row: Mapping[str, Any], source: str) -> dict[str, Any]:
-    first = row.get("first_seen")
-    return {"source": source, "url": row.get("url"), "level": row.get("level"),
-            "evidence_type": row.get("evidence_type"), "excerpt": row.get("excerpt"),
-            "location": row.get("location"), "model_id": row.get("model_id"),
-            "first_seen": first.isoformat() + "Z" if hasattr(first, "isoformat") else first}
+def _evidence(row: SignalRow, source: str) -> dict[str, Any]:
+    """A signal row as a notice's payload carries it (JSON, in the outbox)."""
+    first = row.first_seen
+    return {"source": source, "url": row.url, "level": row.level,
+            "evidence_type": row.evidence_type, "excerpt": row.excerpt,
+            "location": row.location, "model_id": row.model_id,
+            "first_seen": first.isoformat() + "Z" if first is not None else None}
 
 
-def _newly_confirmed(f: ProbeFacts) -> dict[str, list[Mapping[str, Any]]]:
+def _newly_confirmed(f: ProbeFacts) -> dict[str, list[SignalRow]]:
     """target -> confirmed rows this first-party probe added, for targets it did not confirm before."""
-    out: dict[str, list[Mapping[str, Any]]] = {}
+    out: dict[str, list[SignalRow]] = {}
     if f.authority != Authority.FIRST_PARTY.value:
         return out
     for row in f.added:
-        if row["level"] == Level.CONFIRMED.value and row["target"] not in f.confirmed_here_before:
-            out.setdefault(row["target"], []).append(row)
+        if row.confirmed and row.target not in f.confirmed_here_before:
+            out.setdefault(row.target, []).append(row)
     return out
 
 
@@ -204,7 +205,7 @@ def release_changes(f: ProbeFacts) -> ReleaseChanges:
     opened = {t: f.releases.get(t, ReleaseState()).epoch + 1 for t in _newly_confirmed(f)
               if not f.releases.get(t, ReleaseState()).open}
     closed = frozenset(
-        t for t in {r["target"] for r in f.vanished if r["level"] == Level.CONFIRMED.value}
+        t for t in {r.target for r in f.vanished if r.confirmed}
         if f.authority == Authority.FIRST_PARTY.value and f.releases.get(t, ReleaseState()).open
         and t not in f.confirmed_here_after and not f.confirmed_elsewhere.get(t) and t not in opened)
     return ReleaseChanges(opened=opened, closed=closed)
@@ -230,9 +231,9 @@ def due_notices(f: ProbeFacts, *, alert_on: Sequence[str] = ("confirmed",),
     if not first_party:
         return out
 
-    added_by_target: dict[str, list[Mapping[str, Any]]] = {}
+    added_by_target: dict[str, list[SignalRow]] = {}
     for row in f.added:
-        added_by_target.setdefault(row["target"], []).append(row)
+        added_by_target.setdefault(row.target, []).append(row)
     newly = _newly_confirmed(f)
 
     for target, rows in added_by_target.items():
@@ -270,10 +271,10 @@ def due_notices(f: ProbeFacts, *, alert_on: Sequence[str] = ("confirmed",),
     # Withdrawn: this source answered and no longer shows confirmed evidence it showed before (the store
     # lets evidence vanish only at the second answer in a row without it).
     if _answered(f.outcome):
-        for target in sorted({r["target"] for r in f.vanished if r["level"] == Level.CONFIRMED.value}):
+        for target in sorted({r.target for r in f.vanished if r.confirmed}):
             if target in f.confirmed_here_after:
                 continue
-            rows = [r for r in f.vanished if r["target"] == target and r["level"] == Level.CONFIRMED.value]
+            rows = [r for r in f.vanished if r.target == target and r.confirmed]
             out.append(Notice("withdrawn", f"withdrawn:{target}:{f.source}:{f.run_id}", target, {
                 "kind": "withdrawn", "target": target, "source": f.source, "outcome": f.outcome,
                 "still_confirmed_by": list(f.confirmed_elsewhere.get(target, ())),

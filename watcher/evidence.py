@@ -8,6 +8,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 
 class Authority(str, enum.Enum):
@@ -119,6 +120,30 @@ class Signal:
     def key(self) -> tuple[str, str, str, str]:
         """What makes two sightings the same evidence, cycle after cycle."""
         return (self.target, self.evidence_type.value, self.location, self.model_id)
+
+
+@dataclass(frozen=True, slots=True)
+class SignalRow:
+    """One stored piece of evidence as it travels from the store to the decider and the notices: the
+    signal, where it was seen (source name, url, authority) and since when. Plain strings, as stored."""
+
+    source: str  # the source's name
+    target: str
+    model_id: str | None
+    level: str  # a Level's value
+    evidence_type: str  # an EvidenceType's value
+    excerpt: str | None
+    location: str | None
+    url: str
+    authority: str  # an Authority's value
+    first_seen: datetime | None
+    id: int | None = None  # the row's id; None for a row this probe is inserting
+    published: str | None = None  # the date the source gives for it, when it gives one
+    last_seen: datetime | None = None  # the last answer that showed it
+
+    @property
+    def confirmed(self) -> bool:
+        return self.level == Level.CONFIRMED.value
 
 
 class Verdict(str, enum.Enum):

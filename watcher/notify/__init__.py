@@ -26,9 +26,11 @@ from ..clock import utcnow
 from ..config import ChannelConfig, Config
 from ..decide import Notice, ProbeFacts, ReleaseState, due_notices, release_changes
 from ..errors import DeliveryError, StoreError, WatcherError
+from ..evidence import Authority
 
 if TYPE_CHECKING:
     from ..store import Probe, ProbeRecord, SourceRow, Store
+    from ..store.outbox import ClaimedNotice
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +71,7 @@ def make_hook(config: Config):  # type: ignore[no-untyped-def]
     families = [t.family for t in config.targets if t.family]
 
     def hook(conn, src: SourceRow, record: ProbeRecord, probe: Probe) -> None:  # type: ignore[no-untyped-def]
-        targets = sorted({r["target"] for r in record.added} | {r["target"] for r in record.vanished})
+        targets = sorted({r.target for r in record.added} | {r.target for r in record.vanished})
         if not targets:  # unchanged evidence (the common case: a 304) needs no query; only health can change
             facts = _facts(src, record, probe, configured, {}, frozenset(), frozenset(), {}, {}, frozenset())
             _enqueue_due(conn, src, facts, channels, config, probe)
@@ -77,8 +79,8 @@ def make_hook(config: Config):  # type: ignore[no-untyped-def]
         now = probe.started_at
         # Lock the releases first, then read who confirms: a replica confirming the same target commits
         # before we read, or waits for our commit and then reads ours.
-        confirming = sorted({r["target"] for r in (*record.added, *record.vanished)
-                             if r["level"] == "confirmed" and r["authority"] == "first_party"})
+        confirming = sorted({r.target for r in (*record.added, *record.vanished)
+                             if r.confirmed and r.authority == Authority.FIRST_PARTY.value})
         releases = outbox.lock_releases(conn, confirming, now) if confirming else {}
         elsewhere = outbox.confirmed_sources(conn, targets, exclude_source_id=src.id)
         here = outbox.confirmed_sources(conn, targets)
@@ -131,8 +133,8 @@ def _discover(conn, record: ProbeRecord, configured, families, now) -> dict[str,
     new: dict[str, str] = {}
     known = set(outbox.discovered(conn))
     for row in record.added:
-        t = row["target"]
-        if t in configured or t in known or t in new or row["authority"] != "first_party":
+        t = row.target
+        if t in configured or t in known or t in new or row.authority != Authority.FIRST_PARTY.value:
             continue
         fam = next((f for f in families if fnmatch.fnmatchcase(t, f)), None)
         if fam:
@@ -158,48 +160,46 @@ def enqueue(conn, channels: Sequence[ChannelConfig], notices: Sequence[Notice], 
                 continue
             if not channel_takes(c, n.kind, n.target):
                 continue
-            row = dict(channel=c.name, key=n.key, kind=n.kind, target=n.target, payload=dict(n.payload, key=n.key))
+            at, delay = None, 0.0
             if n.kind == "corroboration":
-                aligned = outbox.corroboration_due(conn, c.name, n.target)
-                if aligned is not None:
-                    row["at"] = aligned
-                else:
-                    row["delay"] = CORROBORATION_GRACE
-            rows.append(row)
+                at = outbox.corroboration_due(conn, c.name, n.target) if n.target is not None else None
+                delay = CORROBORATION_GRACE if at is None else 0.0
+            rows.append(outbox.QueuedNotice(channel=c.name, key=n.key, kind=n.kind, target=n.target,
+                                            payload=dict(n.payload, key=n.key), at=at, delay=delay))
     added = outbox.enqueue(conn, rows, now)
     for r in rows if added else ():  # nothing new: another process made the same notices due first
-        if r["kind"] != "test":
-            log.info("notice due: %s for %s to channel %s (%s)", r["kind"], r["target"] or "-", r["channel"],
-                     r["key"], extra={"channel": r["channel"], "kind": r["kind"], "target": r["target"],
-                                      "key": r["key"], "state": "pending"})
+        if r.kind != "test":
+            log.info("notice due: %s for %s to channel %s (%s)", r.kind, r.target or "-", r.channel,
+                     r.key, extra={"channel": r.channel, "kind": r.kind, "target": r.target,
+                                   "key": r.key, "state": "pending"})
     return added
 
 
-def group(rows: Sequence[dict[str, Any]], channels: dict[str, ChannelConfig]) -> list[Delivery]:
+def group(rows: Sequence[ClaimedNotice], channels: dict[str, ChannelConfig]) -> list[Delivery]:
     """One delivery per notice, except for corroborations: those of one target that are due together
     travel as one message, inside the release when it is due with them. A model that shows up at
     five sources in one afternoon makes one release and one corroboration, not five messages."""
     out: list[Delivery] = []
-    heads: dict[tuple[str, str | None], dict[str, Any]] = {}
+    heads: dict[tuple[str, str | None], ClaimedNotice] = {}
     for r in rows:
-        if r["kind"] == "release":
-            heads[(r["channel"], r["target"])] = r
+        if r.kind == "release":
+            heads[(r.channel, r.target)] = r
     for r in rows:
-        if r["kind"] == "corroboration":
-            heads.setdefault((r["channel"], r["target"]), r)
-    absorbed: dict[int, list[dict[str, Any]]] = {}
+        if r.kind == "corroboration":
+            heads.setdefault((r.channel, r.target), r)
+    absorbed: dict[int, list[ClaimedNotice]] = {}
     for r in rows:
-        head = heads.get((r["channel"], r["target"]))
-        if r["kind"] == "corroboration" and head is not None and head["id"] != r["id"]:
-            absorbed.setdefault(head["id"], []).append(r)
-    skip = {r["id"] for group_ in absorbed.values() for r in group_}
+        head = heads.get((r.channel, r.target))
+        if r.kind == "corroboration" and head is not None and head.id != r.id:
+            absorbed.setdefault(head.id, []).append(r)
+    skip = {r.id for group_ in absorbed.values() for r in group_}
     for r in rows:
-        if r["id"] in skip or r["channel"] not in channels:
+        if r.id in skip or r.channel not in channels:
             continue
-        members = [r] + absorbed.get(r["id"], [])
-        out.append(Delivery(channel=channels[r["channel"]], kind=r["kind"], target=r["target"], key=r["key"],
-                            ids=tuple(m["id"] for m in members), payloads=tuple(m["payload"] for m in members),
-                            created_at=r.get("created_at")))
+        members = [r] + absorbed.get(r.id, [])
+        out.append(Delivery(channel=channels[r.channel], kind=r.kind, target=r.target, key=r.key,
+                            ids=tuple(m.id for m in members), payloads=tuple(m.payload for m in members),
+                            created_at=r.created_at))
     return out
 
 
@@ -289,8 +289,8 @@ def deliver_due(config: Config, store: Store, owner: str, *, limit: int = 100,
                 token, rows = outbox.claim_due(conn, owner, CLAIM_TTL, channels=[name], limit=limit)
             if not rows:
                 return
-            metrics.dispatcher_lag((r["next_attempt_at"] for r in rows), utcnow())
-            attempts = {r["id"]: r["attempts"] for r in rows}
+            metrics.dispatcher_lag((r.next_attempt_at for r in rows), utcnow())
+            attempts = {r.id: r.attempts for r in rows}
             deliveries = group(rows, channels)
             for i, d in enumerate(deliveries):
                 if stop is not None and stop.is_set():

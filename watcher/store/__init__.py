@@ -22,7 +22,7 @@ from sqlalchemy import (Connection, DateTime, Engine, Select, String, bindparam,
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 
 from ..errors import StoreError
-from ..evidence import Authority, Outcome, Signal
+from ..evidence import Authority, Outcome, Signal, SignalRow
 from . import schema as S
 from .runs import load_body
 from .sql import chunks, db_now, fit, insert_ignore
@@ -56,8 +56,8 @@ class ProbeRecord:
     run_id: int
     source_id: int
     outcome: Outcome
-    added: list[dict[str, Any]] = field(default_factory=list)
-    vanished: list[dict[str, Any]] = field(default_factory=list)
+    added: list[SignalRow] = field(default_factory=list)
+    vanished: list[SignalRow] = field(default_factory=list)
     live: int = 0  # live signals at the source after this probe
     failure_streak: int = 0  # failed probes in a row, this one included
     health_alerted: bool = False  # a 'source down' notice stands for the current streak
@@ -76,7 +76,7 @@ class Probe:
     started_at: datetime
     duration_ms: int
     status: int | None = None
-    bytes: int | None = None
+    bytes_read: int | None = None  # bytes of body read (None: none was, e.g. a network error)
     body: bytes | None = None
     content_type: str | None = None
     content_hash: str | None = None
@@ -423,7 +423,7 @@ class Store:
         is away), the original error is raised."""
         src, probe, every = item
         substitute = Probe(outcome=Outcome.PARSE_ERROR, started_at=probe.started_at,
-                           duration_ms=probe.duration_ms, status=probe.status, bytes=probe.bytes,
+                           duration_ms=probe.duration_ms, status=probe.status, bytes_read=probe.bytes_read,
                            error=f"could not store what the source answered: {error}"[:1000])
         try:
             with self.write() as conn:
@@ -478,7 +478,7 @@ class Store:
 
         run_ids = conn.execute(_Q.insert_runs, [
             dict(source_id=src.id, started_at=probe.started_at, duration_ms=probe.duration_ms,
-                 outcome=probe.outcome.value, http_status=probe.status, bytes=probe.bytes, snapshot_id=snap,
+                 outcome=probe.outcome.value, http_status=probe.status, bytes=probe.bytes_read, snapshot_id=snap,
                  changed=bool(added or gone), error=fit(probe.error, MAX_TEXT))
             for src, probe, _, snap, _, _, added, gone in plans]).scalars().all()
 
@@ -508,10 +508,12 @@ class Store:
         flat = [row for rows in added_rows for row in rows]
         if flat:
             conn.execute(insert(sig), flat)
+        # what the rest of watcher sees of them: the rows as stored (cut to the columns' sizes)
+        added_signals = [[_signal_row(r, src.name) for r in rows] for (src, *_), rows in zip(plans, added_rows)]
 
         updates, records = [], []
         db_time = db_now(conn)  # the schedule and back-off are on the database's clock, like the leases
-        for (src, probe, every, snap, here, seen, added, gone), run_id, new_rows in zip(plans, run_ids, added_rows):
+        for (src, probe, every, snap, here, seen, added, gone), run_id, new_rows in zip(plans, run_ids, added_signals):
             b = before[src.id]
             now, outcome = probe.started_at, probe.outcome
             db_started = db_time - timedelta(milliseconds=probe.duration_ms)
@@ -531,7 +533,7 @@ class Store:
                 b_parsed=probe.parsed_with if probe.parsed_with is not None and seen is not None else b.parsed_with))
             records.append(ProbeRecord(
                 run_id=run_id, source_id=src.id, outcome=outcome, added=new_rows,
-                vanished=[dict(r._mapping) for r in gone], live=len(here) - len(gone) + len(added),
+                vanished=[_signal_row(r, src.name) for r in gone], live=len(here) - len(gone) + len(added),
                 failure_streak=streak, health_alerted=b.health_alerted, first_read=b.last_ok_at is None))
         # the probe is done: its lease ends with it
         conn.execute(_Q.after, updates)
@@ -539,17 +541,19 @@ class Store:
 
     # ---------------------------------------------------------------- reading
     @_guard
-    def live_signals(self, targets: Iterable[str] | None = None) -> list[dict[str, Any]]:
+    def live_signals(self, targets: Iterable[str] | None = None) -> list[SignalRow]:
         """Evidence present now (not vanished), with its source's name."""
         sig, src = S.signals, S.sources
-        q = (select(sig, src.c.name.label("source"))
+        q = (select(src.c.name.label("source"), sig.c.target, sig.c.model_id, sig.c.level, sig.c.evidence_type,
+                    sig.c.excerpt, sig.c.location, sig.c.url, sig.c.authority, sig.c.first_seen, sig.c.id,
+                    sig.c.published, sig.c.last_seen)
              .join(src, src.c.id == sig.c.source_id)
              .where(sig.c.vanished_at.is_(None))
              .order_by(sig.c.first_seen, sig.c.id))
         if targets is not None:
             q = q.where(sig.c.target.in_(list(targets)))
         with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(q)]
+            return [SignalRow(**r._mapping) for r in conn.execute(q)]
 
     def history(self, **filters: Any) -> list[dict[str, Any]]:
         """Signals with their source's name, oldest first; `filters` are HistoryFilter's fields."""
@@ -710,6 +714,15 @@ def _engine(url: str) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+def _signal_row(r: Any, source: str) -> SignalRow:
+    """A signal row (a Row of _Q.live, or the dict just inserted) as the rest of watcher reads it."""
+    m = r if isinstance(r, dict) else r._mapping
+    return SignalRow(source=source, target=m["target"], model_id=m["model_id"], level=m["level"],
+                     evidence_type=m["evidence_type"], excerpt=m["excerpt"], location=m["location"], url=m["url"],
+                     authority=m["authority"], first_seen=m["first_seen"], id=m.get("id"),
+                     published=m.get("published"), last_seen=m.get("last_seen"))
 
 
 def _state(r: Any) -> SourceState:

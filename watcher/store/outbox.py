@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,16 +23,43 @@ from .sql import db_now, fit, insert_ignore
 N = S.notices
 
 
-def enqueue(conn: Connection, rows: Iterable[Mapping[str, Any]], now: datetime) -> int:
-    """Insert notices (channel, key, kind, target, payload, optional delay in seconds, or `at`: a time on
-    the database's clock); an existing (channel, key) is left as is. `now` is when it was made due; it is
+@dataclass(frozen=True, slots=True)
+class QueuedNotice:
+    """A notice for one channel, on its way into the outbox."""
+
+    channel: str
+    key: str
+    kind: str
+    target: str | None
+    payload: Mapping[str, Any]  # JSON: what the templates render
+    at: datetime | None = None  # due then (the database's clock), or else...
+    delay: float = 0.0  # ...this many seconds from the database's now
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedNotice:
+    """A notice taken from the outbox under a claim, to be sent."""
+
+    id: int
+    channel: str
+    key: str
+    kind: str
+    target: str | None
+    payload: dict[str, Any]
+    created_at: datetime
+    attempts: int
+    next_attempt_at: datetime
+
+
+def enqueue(conn: Connection, rows: Iterable[QueuedNotice], now: datetime) -> int:
+    """Insert notices; an existing (channel, key) is left as is. `now` is when it was made due; it is
     due from the database's now."""
     due = db_now(conn)
-    values = [dict(channel=fit(r["channel"], 200), key=fit(r["key"], 400), kind=fit(r["kind"], 40),
-                   target=fit(r.get("target"), 200),
-                   payload=json.dumps(r["payload"], default=str, ensure_ascii=False), created_at=now,
+    values = [dict(channel=fit(r.channel, 200), key=fit(r.key, 400), kind=fit(r.kind, 40),
+                   target=fit(r.target, 200),
+                   payload=json.dumps(r.payload, default=str, ensure_ascii=False), created_at=now,
                    state="pending", attempts=0,
-                   next_attempt_at=r.get("at") or due + timedelta(seconds=r.get("delay", 0)))
+                   next_attempt_at=r.at or due + timedelta(seconds=r.delay))
               for r in rows]
     return insert_ignore(conn, N, ["channel", "key"], values)
 
@@ -55,7 +83,7 @@ def any_due(conn: Connection, *, channels: Sequence[str] | None = None, now: dat
 
 
 def claim_due(conn: Connection, owner: str, ttl: float, *, channels: Sequence[str] | None = None,
-              limit: int = 100, now: datetime | None = None) -> tuple[str, list[dict[str, Any]]]:
+              limit: int = 100, now: datetime | None = None) -> tuple[str, list[ClaimedNotice]]:
     """Take up to `limit` pending notices whose time has come, under a fresh claim token; returns the
     token and the notices with their payloads. Times are the database's (`db_now`)."""
     now = now or db_now(conn)
@@ -70,8 +98,10 @@ def claim_due(conn: Connection, owner: str, ttl: float, *, channels: Sequence[st
     claimed = conn.execute(update(N).where(N.c.id.in_(ids), *cond).values(
         claimed_by=owner[:100], claim_token=token, claimed_until=now + timedelta(seconds=ttl))
         .returning(N.c.id)).scalars().all()
-    rows = conn.execute(select(N).where(N.c.id.in_(claimed)).order_by(N.c.id))
-    return token, [dict(r._mapping, payload=json.loads(r.payload)) for r in rows]
+    rows = conn.execute(select(N.c.id, N.c.channel, N.c.key, N.c.kind, N.c.target, N.c.payload, N.c.created_at,
+                               N.c.attempts, N.c.next_attempt_at).where(N.c.id.in_(claimed)).order_by(N.c.id))
+    return token, [ClaimedNotice(r.id, r.channel, r.key, r.kind, r.target, json.loads(r.payload), r.created_at,
+                                 r.attempts, r.next_attempt_at) for r in rows]
 
 
 def _held(ids: Sequence[int], token: str) -> list[Any]:
