@@ -8,6 +8,7 @@ inside one process use `time.monotonic()`.
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from typing import overload
 
 from . import faults
 
@@ -19,6 +20,10 @@ def utcnow() -> datetime:
     return now + timedelta(seconds=skew) if skew else now
 
 
+@overload
+def aware(dt: datetime) -> datetime: ...
+@overload
+def aware(dt: None) -> None: ...
 def aware(dt: datetime | None) -> datetime | None:
     if dt is None:
         return None

@@ -13,6 +13,7 @@ import random
 import signal
 import threading
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from .clock import aware, utcnow
 from .config import Config
@@ -31,7 +32,7 @@ DISPATCH_EVERY = 1.0  # seconds between looks at the outbox (retries, and notice
 DUE_SLACK = 0.25
 
 
-def grid_trigger(every: float, jitter: float, start: datetime):  # type: ignore[no-untyped-def]
+def grid_trigger(every: float, jitter: float, start: datetime) -> Any:
     """An interval trigger on the grid start + k·every, each later fire delayed by up to `jitter`
     (the first fire is at `start`, without jitter).
 
@@ -41,7 +42,7 @@ def grid_trigger(every: float, jitter: float, start: datetime):  # type: ignore[
     from apscheduler.triggers.interval import IntervalTrigger
 
     class GridTrigger(IntervalTrigger):
-        def get_next_fire_time(self, previous_fire_time, now):  # type: ignore[no-untyped-def]
+        def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime:
             base, step = self.start_date.timestamp(), self.interval_length
             if previous_fire_time is None:
                 # The first fire is the start itself (first_run already spread a start-up's due
@@ -50,7 +51,8 @@ def grid_trigger(every: float, jitter: float, start: datetime):  # type: ignore[
                 # A start a moment ago (first_run's offset was shorter than the scheduler's own
                 # start-up) is still the first fire, run at once, not a whole interval later.
                 if now.timestamp() - base < step:
-                    return self.start_date
+                    first: datetime = self.start_date
+                    return first
                 k = math.ceil((now.timestamp() - base) / step - 1e-6)
             else:
                 # The fire that just ran was slot k, delayed by its jitter (at most half a step) and

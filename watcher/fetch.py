@@ -121,15 +121,14 @@ class Fetcher:
         with self._lock:
             client = self._clients.get(scheme)
             if client is None:
-                common = dict(follow_redirects=False, timeout=httpx.Timeout(20.0),
-                              limits=httpx.Limits(max_connections=20, max_keepalive_connections=10,
-                                                  keepalive_expiry=30.0),
-                              headers={"User-Agent": self.user_agent})
+                limits = httpx.Limits(max_connections=20, max_keepalive_connections=10, keepalive_expiry=30.0)
+                headers = {"User-Agent": self.user_agent}
                 if scheme == "https":
-                    client = httpx.Client(verify=tls.context(), **common)
+                    client = httpx.Client(verify=tls.context(), follow_redirects=False, timeout=httpx.Timeout(20.0),
+                                          limits=limits, headers=headers)
                 else:  # its only transport speaks plain HTTP: no TLS context to build or to weaken
-                    client = httpx.Client(transport=httpx.HTTPTransport(verify=False, limits=common.pop("limits")),
-                                          **common)
+                    client = httpx.Client(transport=httpx.HTTPTransport(verify=False, limits=limits),
+                                          follow_redirects=False, timeout=httpx.Timeout(20.0), headers=headers)
                 self._clients[scheme] = client
             return client
 

@@ -93,7 +93,8 @@ def serve(address: str, healthy: Callable[[], bool]) -> Callable[[], None]:
             ok = healthy()
             start_response("200 OK" if ok else "503 Service Unavailable", [("Content-Type", "text/plain")])
             return [b"ok\n" if ok else b"not running\n"]
-        return metrics_app(environ, start_response)
+        body: Iterable[bytes] = metrics_app(environ, start_response)
+        return body
 
     class Server(WSGIServer):
         daemon_threads = True

@@ -208,7 +208,7 @@ def backoff(attempts: int, retry_after: float | None) -> float:
     at most an hour), else exponential with jitter, capped at BACKOFF_MAX."""
     if retry_after is not None:
         return min(max(retry_after, 1.0), BACKOFF_MAX * 4)
-    delay = min(BACKOFF_BASE * (2 ** attempts), BACKOFF_MAX)
+    delay = min(BACKOFF_BASE * float(2 ** attempts), BACKOFF_MAX)
     return delay * (0.8 + 0.4 * random.random())
 
 

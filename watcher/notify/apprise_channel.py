@@ -38,7 +38,7 @@ def send(channel: ChannelConfig, rendered: Rendered, key: str) -> None:
     result: dict[str, Any] = {}
 
     def notify() -> None:
-        with apprise.LogCapture(level=logging.WARNING) as captured:
+        with apprise.LogCapture(level=logging.WARNING) as captured:  # type: ignore[no-untyped-call]
             result["ok"] = client.notify(body=rendered.text, title=rendered.subject,
                                          body_format=apprise.NotifyFormat.TEXT)
             result["log"] = captured.getvalue() if hasattr(captured, "getvalue") else ""

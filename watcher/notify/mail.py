@@ -96,7 +96,7 @@ def _send(channel: ChannelConfig, rendered: Rendered, key: str, box: list[smtpli
         # Made unconnected, so the watchdog can reach its socket while the greeting is read.
         smtp = (smtplib.SMTP_SSL(timeout=timeout, context=context) if security == "tls"
                 else smtplib.SMTP(timeout=timeout))
-        smtp._host = host  # what STARTTLS and implicit TLS check the certificate against
+        smtp._host = host  # type: ignore[attr-defined]  # private in smtplib: what STARTTLS and implicit TLS check the certificate against
         box.append(smtp)
         with smtp:
             smtp.connect(host, port)

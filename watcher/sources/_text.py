@@ -12,10 +12,11 @@ import datetime as dt
 import re
 import warnings
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from types import ModuleType
+from typing import TYPE_CHECKING, TypeGuard
 
 if TYPE_CHECKING:
-    from bs4 import CData, NavigableString, Tag
+    from bs4.element import CData, NavigableString, Tag
 else:  # bound by _bs4() when the first HTML page is parsed (every node these helpers see comes from one)
     CData = NavigableString = Tag = None
 
@@ -187,7 +188,7 @@ def _last_descendant(tag: Tag) -> Tag | NavigableString:
     return node
 
 
-def _is_text(node: object) -> bool:
+def _is_text(node: object) -> TypeGuard[NavigableString]:
     return type(node) in (NavigableString, CData)  # not Comment, Doctype, Declaration...
 
 
@@ -205,7 +206,7 @@ def _visible_text(tag: Tag) -> str:
             if node.name in _BREAKING:
                 parts.append(" ")
         elif _is_text(node):
-            if _after_block(node):  # type: ignore[arg-type]
+            if _after_block(node):
                 parts.append(" ")
             parts.append(str(node))
     return _collapse("".join(parts))
@@ -241,20 +242,20 @@ def _row_cells(row: Tag) -> tuple[str, ...]:
     if row.name == "tr":
         cells = [c for c in row.children if isinstance(c, Tag) and c.name in ("td", "th")]
     else:
-        cells = [c for c in row.find_all(attrs={"role": _CELL_ROLES})]
+        cells = [c for c in row.find_all(role=_CELL_ROLES)]
         if not cells:
             cells = [c for c in row.children if isinstance(c, Tag)]
     texts = tuple(_visible_text(c) for c in cells)
     return texts if any(texts) else (_visible_text(row),)
 
 
-def _bs4():  # type: ignore[no-untyped-def]
+def _bs4() -> ModuleType:
     """bs4, imported on first use: its import costs about 50 ms, and most runs parse no HTML (a 304
     parses nothing; `report` and `history` parse nothing at all), yet every kind module imports this one."""
-    global CData, NavigableString, Tag
     import bs4
+    from bs4 import element
 
-    CData, NavigableString, Tag = bs4.CData, bs4.NavigableString, bs4.Tag
+    globals().update(CData=element.CData, NavigableString=element.NavigableString, Tag=element.Tag)
     return bs4
 
 
@@ -312,7 +313,7 @@ def html_blocks(text: str) -> list[Block]:
             elif name in _BLOCK_TAGS:
                 flush("item" if name in ("li", "dd") else "text")
         elif _is_text(node):
-            if _after_block(node):  # type: ignore[arg-type]
+            if _after_block(node):
                 flush("text")
             buf.append(str(node))
     flush("text")

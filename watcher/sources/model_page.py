@@ -8,6 +8,7 @@ Locations are `title`, `h1`, `model-id`, or for a mention its nearest heading.
 
 from __future__ import annotations
 
+import functools
 import re
 
 from ..evidence import EvidenceType, Signal, Signals
@@ -56,7 +57,7 @@ def parse(doc: Document, matcher: Matcher) -> list[Signal]:
                 kind, location = EvidenceType.MODEL_PAGE, where
             else:
                 kind, location = EvidenceType.PAGE_MENTION, slot or heading or TOP
-            found.add(m.target, m.model_id, kind, location, lambda b=block, m=m: snippet(b.text, m.start, m.end))
+            found.add(m.target, m.model_id, kind, location, functools.partial(snippet, block.text, m.start, m.end))
     return found.kept
 
 

@@ -7,6 +7,7 @@ those two shapes (an error object, an HTML page served with 200) is a parse erro
 
 from __future__ import annotations
 
+import functools
 import datetime as dt
 import json
 from typing import Any
@@ -56,7 +57,7 @@ def parse(doc: Document, matcher: Matcher) -> list[Signal]:
                 m.model_id,
                 EvidenceType.MODEL_LIST_ENTRY,
                 f"data[id={entry['id'].strip()}]",
-                lambda entry=entry: _excerpt(entry),
+                functools.partial(_excerpt, entry),
                 published=_created(entry),
             )
     elif isinstance(data.get("id"), str) and data.get("object") == "model":

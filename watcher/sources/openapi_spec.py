@@ -13,6 +13,7 @@ refuses nesting past 1,000 levels, which is a parse error (real specs nest a few
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -158,17 +159,17 @@ def _candidate_lines(text: str, matcher: Matcher) -> list[int] | None:
 def _load_yaml() -> None:
     """PyYAML and libyaml's parser, imported when a spec is first read (about 11 ms that a run whose
     spec answers 304, or a `report`, need not pay)."""
-    global yaml, CParser, AliasEvent, MappingEndEvent, MappingStartEvent, ScalarEvent, SequenceEndEvent
-    global SequenceStartEvent
-    if yaml is not None:
+    if globals()["yaml"] is not None:
         return
+    import yaml as yaml_module
     from yaml import events
-    from yaml._yaml import CParser
+    from yaml._yaml import CParser as parser
 
-    AliasEvent, MappingEndEvent, MappingStartEvent = events.AliasEvent, events.MappingEndEvent, events.MappingStartEvent
-    ScalarEvent, SequenceEndEvent = events.ScalarEvent, events.SequenceEndEvent
-    SequenceStartEvent = events.SequenceStartEvent
-    import yaml  # last: `yaml` bound means everything above is
+    # Module globals, so the walk's hot loop reads them as globals (not attributes).
+    globals().update(CParser=parser, AliasEvent=events.AliasEvent, MappingEndEvent=events.MappingEndEvent,
+                     MappingStartEvent=events.MappingStartEvent, ScalarEvent=events.ScalarEvent,
+                     SequenceEndEvent=events.SequenceEndEvent, SequenceStartEvent=events.SequenceStartEvent)
+    globals()["yaml"] = yaml_module  # last: `yaml` bound means everything above is
 
 
 def _walk_yaml(text: str, walk: _Walk) -> None:
@@ -183,7 +184,7 @@ def _walk_yaml(text: str, walk: _Walk) -> None:
     get_event = parser.get_event
     try:
         while True:
-            ev = get_event()  # None after the stream's end: one call per event, not two
+            ev: Any = get_event()  # None after the stream's end: one call per event, not two
             if ev is None:
                 break
             kind = type(ev)
@@ -419,9 +420,13 @@ def _signals(walk: _Walk) -> list[Signal]:
                 m.model_id,
                 EvidenceType.SPEC_MENTION,
                 location,
-                lambda c=cand, m=m, ctx=context: clip(f"{ctx}: {snippet(c.text, m.start, m.end)}"),
+                functools.partial(_in_context, context, cand.text, m.start, m.end),
             )
     return found.kept
+
+
+def _in_context(context: str, text: str, start: int, end: int) -> str:
+    return clip(f"{context}: {snippet(text, start, end)}")
 
 
 def _looks_like_json(text: str) -> bool:

@@ -9,6 +9,7 @@ one regular expression per language; declarations by lines of the text with thos
 
 from __future__ import annotations
 
+import functools
 import bisect
 import re
 from dataclasses import dataclass
@@ -309,7 +310,8 @@ class _Source:
         self.literal_strings: set[int] = set()
         self.const_groups: list[tuple[int, int]] = []
         if self.lang == "python":
-            self.decls, self.typed = _python_decls(self.masked), set()
+            self.decls = _python_decls(self.masked)
+            self.typed: set[str] = set()
             self.literal_strings = _python_literal_strings(self.masked, self.tokens)
         else:
             self.decls, self.typed, self.const_groups = _brace_decls(self.masked, self.lang)
@@ -369,7 +371,7 @@ def parse(doc: Document, matcher: Matcher) -> list[Signal]:
             m.model_id,
             EvidenceType.SDK_MENTION,
             src.symbol_for_mention(token, m.start),
-            lambda token=token, m=m: _excerpt(text, token, m.start, m.end),
+            functools.partial(_excerpt, text, token, m.start, m.end),  # built only if kept
         )
     return found.kept
 

@@ -439,7 +439,8 @@ class Store:
         if probe.outcome is not Outcome.OK or probe.body is None:
             return None
         chash = probe.content_hash or content_hash(probe.body)
-        snapshot_id = conn.execute(select(S.snapshots.c.id).where(S.snapshots.c.content_hash == chash)).scalar()
+        snapshot_id: int | None = conn.execute(
+            select(S.snapshots.c.id).where(S.snapshots.c.content_hash == chash)).scalar()
         if snapshot_id is None:
             snapshot_id = conn.execute(insert(S.snapshots).values(
                 content_hash=chash, size=len(probe.body), content_type=fit(probe.content_type, 200),

@@ -21,8 +21,10 @@ from ..errors import LockedError
 
 try:
     import fcntl
+
+    HAS_FLOCK = True
 except ImportError:  # pragma: no cover - not POSIX: no OS locks, nothing is ever reaped
-    fcntl = None  # type: ignore[assignment]
+    HAS_FLOCK = False
 
 _held: dict[str, IO[str]] = {}  # path -> open file holding its lock: kept for the process's lifetime
 
@@ -51,7 +53,7 @@ def acquire_daemon(url: str, owner: str) -> None:
     """Take the SQLite single-daemon lock for this process's lifetime; LockedError naming the holder
     when another live process has it. A no-op on PostgreSQL (replicas share it by design)."""
     db = _sqlite_path(url)
-    if db is None or fcntl is None:
+    if db is None or not HAS_FLOCK:
         return
     path = db.with_name(db.name + ".lock")
     f = _try_lock(path)
@@ -92,7 +94,7 @@ def _owner_file(url: str, owner: str) -> Path:
 
 def register(url: str, owner: str) -> None:
     """Say, for this process's lifetime, that `owner` is alive (see `dead_checker`)."""
-    if fcntl is None:
+    if not HAS_FLOCK:
         return
     path = _owner_file(url, owner)
     if str(path) in _held:
@@ -110,7 +112,7 @@ def dead_checker(url: str) -> Callable[[str], bool]:
     """A test for `Store.reap`: True only for an owner that registered here and whose process is gone."""
 
     def dead(owner: str) -> bool:
-        if fcntl is None:
+        if not HAS_FLOCK:
             return False
         path = _owner_file(url, owner)
         if str(path) in _held or not path.exists():
@@ -131,7 +133,7 @@ def dead_checker(url: str) -> Callable[[str], bool]:
 def sweep(url: str) -> int:
     """Remove the files of owners that are gone (after `Store.reap` has freed what they held), so the
     directory does not grow by one file per `run --once`; returns how many were removed."""
-    if fcntl is None:
+    if not HAS_FLOCK:
         return 0
     removed = 0
     try:

@@ -182,9 +182,9 @@ def _bearing(conn: Any) -> list[Any]:
     """(id, source_id, snapshot_id, changed) of the runs that stored a document or changed something,
     by source, in time order: all `_diff_bases` needs."""
     r = S.probe_runs
-    return conn.execute(select(r.c.id, r.c.source_id, r.c.snapshot_id, r.c.changed)
+    return list(conn.execute(select(r.c.id, r.c.source_id, r.c.snapshot_id, r.c.changed)
                         .where(or_(r.c.snapshot_id.is_not(None), r.c.changed))
-                        .order_by(r.c.source_id, r.c.started_at, r.c.id)).all()
+                        .order_by(r.c.source_id, r.c.started_at, r.c.id)).all())
 
 
 def _bases_since(conn: Any, after_id: int) -> set[int]:

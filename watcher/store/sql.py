@@ -26,17 +26,22 @@ def insert_ignore(conn: Connection, table: Table, conflict: Sequence[str], rows:
     if not rows:
         return 0
     if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return conn.execute(insert(table).on_conflict_do_nothing(index_elements=list(conflict)), list(rows)).rowcount or 0
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        stmt = pg_insert(table).on_conflict_do_nothing(index_elements=list(conflict))
+        return conn.execute(stmt, list(rows)).rowcount or 0
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    lite = sqlite_insert(table).on_conflict_do_nothing(index_elements=list(conflict))
+    return conn.execute(lite, list(rows)).rowcount or 0
 
 
 def db_now(conn: Connection) -> datetime:
     """The one clock that leases, claims and back-off compare against: the database server's on
     PostgreSQL (replicas on hosts with different wall clocks agree on it); on SQLite, the single host's."""
     if conn.dialect.name == "postgresql":
-        return conn.exec_driver_sql("SELECT statement_timestamp() AT TIME ZONE 'UTC'").scalar_one()
+        now: datetime = conn.exec_driver_sql("SELECT statement_timestamp() AT TIME ZONE 'UTC'").scalar_one()
+        return now
     return utcnow()
 
 
