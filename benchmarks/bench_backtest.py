@@ -79,7 +79,8 @@ def main() -> None:
             cmd += ["--jobs", str(args.jobs)]
         t0 = time.perf_counter()
         env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}  # cached bytecode, as installed
-        res = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp)  # cwd: PYTHONPATH may name a baseline
+        # cwd: PYTHONPATH may name a baseline
+        res = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp)
         elapsed = time.perf_counter() - t0
         if res.returncode != 0:
             raise SystemExit(f"watcher backtest failed ({res.returncode}): {res.stderr}")
@@ -93,8 +94,8 @@ def main() -> None:
             raise SystemExit(f"unexpected result: {len(changes)} changes")
     jobs = f", {args.jobs} jobs" if args.jobs else f", {os.cpu_count()} CPUs"
     what = " shaped like a release (200 absent, 40 mentioned, 15 confirmed)" if args.shape == "release" else ""
-    print(f"backtest {args.commits} versions{what} x {size:.1f} MB: {elapsed:.1f} s ({elapsed / args.commits * 1000:.0f} ms "
-          f"per version{jobs})")
+    print(f"backtest {args.commits} versions{what} x {size:.1f} MB: {elapsed:.1f} s "
+          f"({elapsed / args.commits * 1000:.0f} ms per version{jobs})")
 
 
 if __name__ == "__main__":

@@ -101,7 +101,7 @@ def latency(trials: int) -> None:
                 with State.lock:
                     State.doc = models(targets[: i + 1])
                     t0 = time.monotonic()
-                    ok = State.lock.wait_for(lambda: any(a[1].get("target") == t for a in State.arrivals), 15)
+                    ok = State.lock.wait_for(lambda t=t: any(a[1].get("target") == t for a in State.arrivals), 15)
                     arrived = next(a[0] for a in State.arrivals if a[1].get("target") == t) if ok else float("nan")
                 out.append(arrived - t0)
         finally:

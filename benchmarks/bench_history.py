@@ -34,12 +34,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import func, select, text  # noqa: E402
-
 from watcher.clock import utcnow  # noqa: E402
 from watcher.evidence import Outcome  # noqa: E402
 from watcher.history import render_report, report  # noqa: E402
-from watcher.store import HistoryFilter  # noqa: E402
-from watcher.store import Probe, SourceRow, Store, redact_url  # noqa: E402
+from watcher.store import (  # noqa: E402
+    HistoryFilter,  # noqa: E402
+    Probe,
+    SourceRow,
+    Store,
+    redact_url,
+)
 from watcher.store import schema as S  # noqa: E402
 
 ENV = {k: v for k, v in os.environ.items() if not k.startswith("WATCHER_") and k != "PYTHONDONTWRITEBYTECODE"}

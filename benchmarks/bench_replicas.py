@@ -10,6 +10,7 @@ every = "1s"; at the middle of each run every document gains gpt-image-2, so not
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import signal
@@ -105,7 +106,7 @@ def run(replicas: int, n: int, intervals: int, admin_url: str) -> dict:
     by: dict[str, list] = {}
     for src, at, _ in rows:
         by.setdefault(src, []).append(at)
-    gaps = [(b - a).total_seconds() for ts in by.values() for a, b in zip(ts, ts[1:])]
+    gaps = [(b - a).total_seconds() for ts in by.values() for a, b in itertools.pairwise(ts)]
     # Slot accounting: a source's slots are its final due time minus whole intervals; a probe belongs
     # to the slot it answers: from DUE_SLACK of an interval before the slot's due time (how early a
     # daemon may take a slot) until the same point before the next.

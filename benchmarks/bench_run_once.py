@@ -110,7 +110,7 @@ def main() -> None:
     print(f"  ratio watcher/urlwatch, {n} sources: {med[('watcher', n)] / med[('urlwatch', n)]:.2f}x "
           f"(goal <= 1.2x); extra-source cost: {w_extra * 1000:.0f} ms vs {u_extra * 1000:.0f} ms")
     for tool in tools[::2]:  # watcher, and the baseline if any
-        paired = statistics.median(a / b for a, b in zip(times[(tool, n)], times[("urlwatch", n)]))
+        paired = statistics.median(a / b for a, b in zip(times[(tool, n)], times[("urlwatch", n)], strict=True))
         print(f"  {tool}/urlwatch, {n} sources, median of the {args.repeat} paired rounds: {paired:.2f}x")
     del env_note
 

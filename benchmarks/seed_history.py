@@ -32,7 +32,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import insert, text, update  # noqa: E402
-
 from watcher.clock import utcnow  # noqa: E402
 from watcher.store import Store  # noqa: E402
 from watcher.store import schema as S  # noqa: E402
@@ -89,15 +88,15 @@ def plan(args: argparse.Namespace) -> tuple[list[dict], list[dict], list[dict], 
                 events_at[si].add(k)
                 break
     # (started_at, source index, run index) for every run, then ids by time
-    order = sorted(((start + timedelta(seconds=k * step + si * step / len(sources) + rng.random() * 5), si, k)
-                    for si in range(len(sources)) for k in range(per_source)))
+    order = sorted((start + timedelta(seconds=k * step + si * step / len(sources) + rng.random() * 5), si, k)
+                    for si in range(len(sources)) for k in range(per_source))
     run_id = {(si, k): n + 1 for n, (_, si, k) in enumerate(order)}
     when = {(si, k): t for t, si, k in order}
 
     snapshots: list[dict] = []
     signals: list[dict] = []
     runs: list[dict] = []
-    tnames, tweights = zip(*TARGETS)
+    tnames, tweights = zip(*TARGETS, strict=True)
     budget = args.signals
     current_snapshot: dict[int, int] = {}
     for si, src in enumerate(sources):

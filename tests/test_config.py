@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from watcher.config import load_config
 from watcher.durations import parse_duration
 from watcher.errors import ConfigError
@@ -104,7 +103,8 @@ def test_database_url_env_overrides_the_file(tmp_path):
 
 def test_several_targets_and_families(tmp_path):
     text = BASE.replace('[[targets]]\nid = "gpt-image-2"',
-                        '[[targets]]\nid = "gpt-image-2"\n[[targets]]\nid = "GPT-4o"\n[[targets]]\nfamily = "gpt-image-*"')
+                        '[[targets]]\nid = "gpt-image-2"\n[[targets]]\nid = "GPT-4o"\n'
+                        '[[targets]]\nfamily = "gpt-image-*"')
     cfg = load_config(write(tmp_path, text), env={})
     assert cfg.target_ids == ("gpt-image-2", "gpt-4o")
     assert [t.family for t in cfg.targets if t.family] == ["gpt-image-*"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
-
 from watcher.decide import ProbeFacts, ReleaseState, decide_verdict, due_notices, release_changes
 from watcher.evidence import Authority, SignalRow, Verdict
 

@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from watcher.config import parse_config
 from watcher.cycle import run_cycle
 from watcher.evidence import SIGNALS_PER_TYPE_MAX, Outcome, Verdict
@@ -137,7 +136,8 @@ def test_a_page_naming_the_target_ten_thousand_times_stays_bounded(http_server, 
 
 
 def test_an_excerpt_with_mentions_html_and_control_characters_is_stored_clean(http_server, tmp_path):
-    evil = "<table><tr><td>gpt-image-2</td><td>&lt;!channel&gt; <@U123> @here \x1b[31m\x07 <b>bold</b>\x00</td></tr></table>"
+    evil = ("<table><tr><td>gpt-image-2</td><td>&lt;!channel&gt; <@U123> @here \x1b[31m\x07 <b>bold</b>\x00</td>"
+            "</tr></table>")
     http_server.route("/doc", evil.encode(), content_type="text/html")
     _, store = cycle(http_server, tmp_path, "pricing_page")
     (row,) = [r for r in store.history() if r["evidence_type"] == "pricing_row"]

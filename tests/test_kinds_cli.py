@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from fixturepaths import DEMO_DATA
-
 from watcher.cli import cli
 from watcher.sources import get, names
+
+from fixturepaths import DEMO_DATA
 
 FIX = Path(__file__).parent / "fixtures"
 DOCS = FIX / "openai" / "developers-docs"
@@ -95,7 +95,8 @@ def test_sources_check_reports_outcome_and_anchor_and_stores_nothing(http_server
     http_server.route("/guide.md", GUIDE.read_bytes(), content_type="text/markdown; charset=utf-8")
     http_server.route("/models.md", INDEX.read_bytes(), content_type="text/markdown; charset=utf-8")
     http_server.route("/image_model.py", (DEMO_DATA / "openai-python/image_model-2026-05-05-0ba55d75.py").read_bytes())
-    cfg = config(tmp_path, http_server, [("changelog", "changelog", "/changelog.md"), ("guide", "guide_page", "/guide.md"),
+    cfg = config(tmp_path, http_server, [("changelog", "changelog", "/changelog.md"),
+                                         ("guide", "guide_page", "/guide.md"),
                                          ("index", "model_index", "/models.md"), ("py", "sdk_types", "/image_model.py"),
                                          ("api", "models_api", "https://api.invalid/v1/models?k=${NO_SUCH_KEY}")])
     code, rows = check(cfg)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from watcher.targets import Matcher, Target, base_id
 
 
@@ -54,7 +53,8 @@ def test_gpt_image_1_does_not_claim_its_siblings() -> None:
 def test_a_family_matches_any_id_of_its_shape_folding_snapshots() -> None:
     m = Matcher([Target(family="gpt-image-*")])
     found = [(x.target, x.model_id, x.family) for x in m.find("gpt-image-3 and gpt-image-3-2027-01-01")]
-    assert found == [("gpt-image-3", "gpt-image-3", "gpt-image-*"), ("gpt-image-3", "gpt-image-3-2027-01-01", "gpt-image-*")]
+    assert found == [("gpt-image-3", "gpt-image-3", "gpt-image-*"),
+                     ("gpt-image-3", "gpt-image-3-2027-01-01", "gpt-image-*")]
 
 
 def test_several_targets_at_once() -> None:

@@ -7,6 +7,7 @@ Real servers on 127.0.0.1, real PostgreSQL (tests/pg.py), the tcp proxy to cut i
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import socket
@@ -19,16 +20,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-
 import watcher.notify as notify_mod
-from servers import HookReceiver
-from tcpproxy import TCPProxy
 from watcher.clock import utcnow
 from watcher.config import load_config
 from watcher.decide import Notice
 from watcher.errors import StoreError
 from watcher.notify import deliver_due, enqueue
 from watcher.store import Store, outbox
+
+from servers import HookReceiver
+from tcpproxy import TCPProxy
 
 DBS = ["sqlite", "postgresql"]
 
@@ -146,7 +147,7 @@ def test_a_claim_never_runs_out_while_its_send_is_in_flight(tmp_path, request, m
         rec.close()
     assert sum(p["completed"] for p in posts) == 1, posts
     spans = sorted((p["start"], p["end"]) for p in posts)
-    assert all(a_end <= b_start for (_, a_end), (b_start, _) in zip(spans, spans[1:])), spans
+    assert all(a_end <= b_start for (_, a_end), (b_start, _) in itertools.pairwise(spans)), spans
 
 
 DISPATCH_LOOP = textwrap.dedent("""

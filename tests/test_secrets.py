@@ -67,8 +67,8 @@ to = ["t@example.com"]
 """)
         env = {**os.environ, **SECRETS}
         outputs = []
-        for args in (["-vv", "run", "--once"], ["run", "--once"], ["status"], ["sources"], ["alerts", "--format", "json"],
-                     ["history", "--format", "json"], ["notify", "test"]):
+        for args in (["-vv", "run", "--once"], ["run", "--once"], ["status"], ["sources"],
+                     ["alerts", "--format", "json"], ["history", "--format", "json"], ["notify", "test"]):
             r = subprocess.run([sys.executable, "-m", "watcher", "--config", str(cfg), *args], env=env,
                                capture_output=True, text=True, timeout=60)
             outputs.append(r.stdout + r.stderr)

@@ -13,15 +13,15 @@ from pathlib import Path
 
 import pytest
 import yaml
-from fixturepaths import fixture_path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from watcher.errors import ParseError
 from watcher.evidence import SIGNALS_PER_TYPE_MAX, EvidenceType, Signal, Signals
 from watcher.sources import Anchor, Document, _text, describe, get, names, parser
 from watcher.targets import Matcher
 from watcher.text import EXCERPT_MAX, decode, is_html
+
+from fixturepaths import fixture_path
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -115,7 +115,6 @@ def test_every_kind_describes_the_evidence_it_yields(kind: str) -> None:
     assert "yield" in text and len(text) > 60
 
 
-
 # --- the registry ----------------------------------------------------------------------------------
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -130,8 +129,11 @@ ANCHORED: dict[str, tuple[str, str, str]] = {
     "pricing_page": ("openai/developers-docs/pricing-a30a622.md", "", "rows"),
     "guide_page": ("openai/developers-docs/guides-image-generation-d4e9eef.md", "", "set a model"),
     "model_index": ("openai/developers-docs/models-a30a622.md", "", "96 model pages linked"),
-    "sdk_types": ("demo_data/openai-python/image_model-2026-05-05-0ba55d75.py", "image_model.py",
-                  "ImageModel alias: 8 ids"),
+    "sdk_types": (
+        "demo_data/openai-python/image_model-2026-05-05-0ba55d75.py",
+        "image_model.py",
+        "ImageModel alias: 8 ids",
+    ),
 }
 
 
@@ -167,8 +169,12 @@ def test_every_kind_declares_itself_once(kind: str) -> None:
 
 def _case_signals(case: dict) -> list[Signal]:
     try:
-        doc = Document(fixture(case["file"]), url=case.get("url", ""), content_type=case.get("content_type"),
-                       target=case.get("page_target", case["target"]))
+        doc = Document(
+            fixture(case["file"]),
+            url=case.get("url", ""),
+            content_type=case.get("content_type"),
+            target=case.get("page_target", case["target"]),
+        )
         return get(case["kind"]).parse(doc, Matcher([case["target"]]))
     except ParseError:
         return []
@@ -192,7 +198,7 @@ def test_a_challenge_page_has_no_anchor(kind: str) -> None:
 
 def test_an_sdk_file_that_became_a_re_export_has_no_anchor() -> None:
     # openai-python moved ChatModel to types/shared/ in March 2025; the old path kept only this line
-    body = b"from .shared.chat_model import ChatModel as ChatModel\n\n__all__ = [\"ChatModel\"]\n"
+    body = b'from .shared.chat_model import ChatModel as ChatModel\n\n__all__ = ["ChatModel"]\n'
     got = get("sdk_types").anchor(Document(body, url="src/openai/types/chat_model.py"))
     assert not got.found
 
@@ -209,7 +215,6 @@ def test_readme_kinds_table_is_the_registrys() -> None:
     assert table() in readme
     for kind in names():
         assert f"| `{kind}` |" in readme
-
 
 
 # --- OpenAI's docs pages, as they really are ---------------------------------------------------------
@@ -265,15 +270,21 @@ def test_a_family_discovers_each_image_id_of_the_real_changelog_and_index_once()
     assert confirmed == {"gpt-image-2", "gpt-image-1.5", "gpt-image-1", "gpt-image-1-mini"}
     listed = get("model_index").parse(Document(fixture(f"{DOCS}/models-a30a622.md")), family)
     assert sorted(s.target for s in listed if s.evidence_type.value == "model_listed") == [
-        "gpt-image-1", "gpt-image-1-mini", "gpt-image-1.5", "gpt-image-2"]
+        "gpt-image-1",
+        "gpt-image-1-mini",
+        "gpt-image-1.5",
+        "gpt-image-2",
+    ]
     before = get("model_index").parse(Document(fixture(f"{DOCS}/models-a30a622-without-gpt-image-2.md")), family)
     assert "gpt-image-2" not in {s.target for s in before}
 
 
 def test_pricing_counts_a_row_only_by_its_model_cell() -> None:
     # the shape of a deprecations table: the replacement column names the new model
-    body = ("## Deprecations\n\n| Shutdown date | Model | Recommended replacement |\n| --- | --- | --- |\n"
-            "| 2026‑03‑26 | dall-e-3 | gpt-image-2 |\n")
+    body = (
+        "## Deprecations\n\n| Shutdown date | Model | Recommended replacement |\n| --- | --- | --- |\n"
+        "| 2026‑03‑26 | dall-e-3 | gpt-image-2 |\n"
+    )
     assert keys(run("pricing_page", body)) == {("page_mention", "gpt-image-2", "Deprecations > 2026-03-26")}
 
 
@@ -283,32 +294,50 @@ def test_pricing_reads_ids_written_with_non_breaking_hyphens() -> None:
 
 
 def test_a_model_inside_the_image_tool_config_is_an_example_of_it() -> None:
-    body = ("# Guide\n\n## Tool\n\n```javascript\nawait openai.responses.create({\n  model: \"gpt-5.6\",\n"
-            "  tools: [{ type: \"image_generation\", model: \"gpt-image-2\" }],\n});\n```\n")
+    body = (
+        '# Guide\n\n## Tool\n\n```javascript\nawait openai.responses.create({\n  model: "gpt-5.6",\n'
+        '  tools: [{ type: "image_generation", model: "gpt-image-2" }],\n});\n```\n'
+    )
     assert keys(run("guide_page", body)) == {("api_example", "gpt-image-2", "Tool > javascript")}
     assert keys(run("guide_page", body, "gpt-5.6")) == {("api_example", "gpt-5.6", "Tool > javascript")}
 
 
 def test_a_guide_example_that_names_the_model_without_setting_it_is_a_mention() -> None:
-    body = "# Guide\n\n## Tool\n\n```python\n# gpt-image-2 is picked by the tool\nclient.responses.create(model=\"gpt-5.6\")\n```\n"
+    body = (
+        "# Guide\n\n## Tool\n\n```python\n# gpt-image-2 is picked by the tool\n"
+        'client.responses.create(model="gpt-5.6")\n```\n'
+    )
     assert keys(run("guide_page", body)) == {("page_mention", "gpt-image-2", "Tool > python")}
 
 
 def test_a_guide_as_html_reads_its_pre_blocks_and_their_language() -> None:
-    body = ("<html><body><h1>Image generation</h1><h2>Generate</h2><p>Use GPT Image 2.</p>"
-            '<pre><code class="language-python">client.images.generate(model="gpt-image-2")</code></pre>'
-            '<pre data-language="bash">curl -F "model=gpt-image-2" https://api.openai.com/v1/images/edits</pre>'
-            "</body></html>")
+    body = (
+        "<html><body><h1>Image generation</h1><h2>Generate</h2><p>Use GPT Image 2.</p>"
+        '<pre><code class="language-python">client.images.generate(model="gpt-image-2")</code></pre>'
+        '<pre data-language="bash">curl -F "model=gpt-image-2" https://api.openai.com/v1/images/edits</pre>'
+        "</body></html>"
+    )
     assert keys(run("guide_page", body, content_type="text/html")) == {
-        ("api_example", "gpt-image-2", "Generate > python"), ("api_example", "gpt-image-2", "Generate > bash")}
+        ("api_example", "gpt-image-2", "Generate > python"),
+        ("api_example", "gpt-image-2", "Generate > bash"),
+    }
 
 
-@pytest.mark.parametrize("code", [
-    'model: "gpt-image-2",', 'model="gpt-image-2"', '"model": "gpt-image-2"', "Model: openai.ImageModel(\"gpt-image-2\"),",
-    '.model("gpt-image-2")', 'curl -F "model=gpt-image-2"', "curl -F model='gpt-image-2'",
-    "openai images generate --model gpt-image-2", "openai images generate --model=gpt-image-2",
-    "'model' => 'gpt-image-2'",
-])
+@pytest.mark.parametrize(
+    "code",
+    [
+        'model: "gpt-image-2",',
+        'model="gpt-image-2"',
+        '"model": "gpt-image-2"',
+        'Model: openai.ImageModel("gpt-image-2"),',
+        '.model("gpt-image-2")',
+        'curl -F "model=gpt-image-2"',
+        "curl -F model='gpt-image-2'",
+        "openai images generate --model gpt-image-2",
+        "openai images generate --model=gpt-image-2",
+        "'model' => 'gpt-image-2'",
+    ],
+)
 def test_every_style_of_setting_the_model_is_an_example(code: str) -> None:
     assert keys(run("guide_page", f"## S\n\n```x\n{code}\n```\n")) == {("api_example", "gpt-image-2", "S > x")}
 
@@ -318,14 +347,21 @@ def test_a_model_index_listing_stays_put_when_the_index_is_regrouped() -> None:
     line = "- [GPT-Image-2](/api/docs/models/gpt-image-2.md): State-of-the-art image generation model\n"
     moved = body.replace(line, "").replace("## Recommended models\n\n", "## Recommended models\n\n" + line)
     assert moved != body
-    assert keys(run("model_index", body)) == keys(run("model_index", moved)) == {
-        ("model_listed", "gpt-image-2", "models/gpt-image-2")}
+    assert (
+        keys(run("model_index", body))
+        == keys(run("model_index", moved))
+        == {("model_listed", "gpt-image-2", "models/gpt-image-2")}
+    )
 
 
 def test_a_model_index_as_html_reads_its_links() -> None:
-    body = ('<html><body><h2>Image</h2><ul><li><a href="/api/docs/models/gpt-image-2">GPT-Image-2</a></li>'
-            '<li><a href="https://developers.openai.com/api/docs/models/gpt-image-20?x=1">GPT-Image-20</a></li></ul></body></html>')
-    assert keys(run("model_index", body, content_type="text/html")) == {("model_listed", "gpt-image-2", "models/gpt-image-2")}
+    body = (
+        '<html><body><h2>Image</h2><ul><li><a href="/api/docs/models/gpt-image-2">GPT-Image-2</a></li>'
+        '<li><a href="https://developers.openai.com/api/docs/models/gpt-image-20?x=1">GPT-Image-20</a></li></ul></body></html>'
+    )
+    assert keys(run("model_index", body, content_type="text/html")) == {
+        ("model_listed", "gpt-image-2", "models/gpt-image-2")
+    }
 
 
 # --- the real specs ------------------------------------------------------------------------------
@@ -335,9 +371,11 @@ def test_pyyaml_composer_refuses_the_real_duplicate_anchor_but_the_parser_reads_
     body = fixture("openai/openai-openapi/openapi-2024-05-13-49cf3ae6.yaml")
     with pytest.raises(yaml.YAMLError, match="duplicate anchor"):
         yaml.load(body, Loader=yaml.CSafeLoader)
-    assert ("spec_value", "gpt-4o", "components.schemas.CreateChatCompletionRequest.properties.model.anyOf[1].enum[=gpt-4o]") in keys(
-        run("openapi_spec", body, "gpt-4o")
-    )
+    assert (
+        "spec_value",
+        "gpt-4o",
+        "components.schemas.CreateChatCompletionRequest.properties.model.anyOf[1].enum[=gpt-4o]",
+    ) in keys(run("openapi_spec", body, "gpt-4o"))
 
 
 def test_spec_as_json_gives_the_same_signals_as_yaml() -> None:
@@ -398,7 +436,11 @@ components:
 def test_spec_parameter_named_model_and_referenced_model_schemas_accept_values() -> None:
     got = keys(run("openapi_spec", SMALL_SPEC.format(param_enum="gpt-image-1, gpt-image-2")))
     assert got == {
-        ("spec_value", "gpt-image-2", 'paths."/images/generations".get.parameters[name=model].schema.enum[=gpt-image-2]'),
+        (
+            "spec_value",
+            "gpt-image-2",
+            'paths."/images/generations".get.parameters[name=model].schema.enum[=gpt-image-2]',
+        ),
         ("spec_value", "gpt-image-2-2026-04-21", "components.schemas.Shared.anyOf[1].enum[=gpt-image-2-2026-04-21]"),
         ("spec_mention", "gpt-image-2", 'paths."/images/generations".get.parameters[name=size].description'),
         ("spec_mention", "gpt-image-2", 'paths."/images/generations".get.parameters[name=size].schema.enum[0]'),
@@ -430,7 +472,11 @@ components:
           enum: [gpt-image-2]
 """
     got = keys(run("openapi_spec", spec))
-    assert ("spec_value", "gpt-image-2", "components.schemas.CreateImageRequest.properties.model.oneOf[0].default") in got
+    assert (
+        "spec_value",
+        "gpt-image-2",
+        "components.schemas.CreateImageRequest.properties.model.oneOf[0].default",
+    ) in got
     assert ("spec_value", "gpt-image-2", "components.schemas.CreateImageRequest.properties.model.example") in got
     assert ("spec_mention", "gpt-image-2", "components.schemas.CreateImageRequest.properties.model.description") in got
     assert ("spec_mention", "gpt-image-2", "components.schemas.CreateImageRequest.properties.other.enum[0]") in got
@@ -447,7 +493,13 @@ def test_spec_yaml_bomb_of_nested_aliases_is_never_expanded() -> None:
 
 
 def test_spec_that_is_not_yaml_or_not_a_spec_is_a_parse_error() -> None:
-    for body in ["openapi: 3.1.0\npaths: [unclosed\n", "just a sentence naming gpt-image-2", "- a\n- list\n", "", "\x00"]:
+    for body in [
+        "openapi: 3.1.0\npaths: [unclosed\n",
+        "just a sentence naming gpt-image-2",
+        "- a\n- list\n",
+        "",
+        "\x00",
+    ]:
         with pytest.raises(ParseError):
             run("openapi_spec", body)
 
@@ -553,7 +605,8 @@ LOOKALIKE_BODIES: dict[str, str] = {
     "feed": '<feed xmlns="http://www.w3.org/2005/Atom"><title>r</title>'
     + "".join(f"<entry><id>{i}</id><title>{i}</title></entry>" for i in LOOKALIKES)
     + "</feed>",
-    "guide_page": "# Guide\n\n" + "".join(f'```python\nclient.images.generate(model="{i}")\n```\n\n' for i in LOOKALIKES),
+    "guide_page": "# Guide\n\n"
+    + "".join(f'```python\nclient.images.generate(model="{i}")\n```\n\n' for i in LOOKALIKES),
     "model_index": "# Models\n\n" + "".join(f"- [{i}](/api/docs/models/{i}.md): x\n" for i in LOOKALIKES),
 }
 
@@ -578,7 +631,10 @@ def test_html_and_markdown_twins_agree(kind: str) -> None:
 
 PRICING_BEFORE_AFTER = {
     "html": ("docs/pricing-before.html", "docs/pricing-after.html"),
-    "md": ("openai/developers-docs/pricing-a30a622-without-gpt-image-2.md", "openai/developers-docs/pricing-a30a622.md"),
+    "md": (
+        "openai/developers-docs/pricing-a30a622-without-gpt-image-2.md",
+        "openai/developers-docs/pricing-a30a622.md",
+    ),
 }
 
 
@@ -632,20 +688,36 @@ def test_ten_thousand_deep_nesting_does_not_blow_up(kind: str, shape: str) -> No
 MANY = 10_000
 MANY_BODIES: dict[str, str] = {
     "models_api": json.dumps(
-        {"data": [{"id": f"gpt-image-2-{2000 + i // 372:04d}-{i // 31 % 12 + 1:02d}-{i % 31 + 1:02d}"} for i in range(MANY)]}
+        {
+            "data": [
+                {"id": f"gpt-image-2-{2000 + i // 372:04d}-{i // 31 % 12 + 1:02d}-{i % 31 + 1:02d}"}
+                for i in range(MANY)
+            ]
+        }
     ),
     "openapi_spec": "openapi: 3.1.0\ncomponents:\n  schemas:\n"
-    + "".join(f"    S{i}:\n      properties:\n        model: {{enum: [gpt-image-2], description: gpt-image-2}}\n" for i in range(MANY)),
+    + "".join(
+        f"    S{i}:\n      properties:\n        model: {{enum: [gpt-image-2], description: gpt-image-2}}\n"
+        for i in range(MANY)
+    ),
     "sdk_types": "".join(f'M{i}: TypeAlias = Literal["gpt-image-2"]\n"""gpt-image-2"""\n' for i in range(MANY)),
-    "pricing_page": "".join(f"## T{i}\n\ngpt-image-2\n\n| gpt-image-2 {i} | $1 |\n| --- | --- |\n\n" for i in range(MANY)),
-    "changelog": "gpt-image-2\n\n" + "".join(f"## {i} (2026-05-05)\n\n- gpt-image-2\n\n## U{i}\n\ngpt-image-2\n\n" for i in range(MANY)),
+    "pricing_page": "".join(
+        f"## T{i}\n\ngpt-image-2\n\n| gpt-image-2 {i} | $1 |\n| --- | --- |\n\n" for i in range(MANY)
+    ),
+    "changelog": "gpt-image-2\n\n"
+    + "".join(f"## {i} (2026-05-05)\n\n- gpt-image-2\n\n## U{i}\n\ngpt-image-2\n\n" for i in range(MANY)),
     "model_page": "".join(f"<h2>S{i}</h2><p>gpt-image-2</p>" for i in range(MANY)),
     "feed": '<feed xmlns="http://www.w3.org/2005/Atom"><title>gpt-image-2</title>'
     + "".join(f"<entry><id>e{i}</id><title>gpt-image-2</title></entry>" for i in range(MANY))
     + "</feed>",
-    "guide_page": "".join(f'## S{i}\n\ngpt-image-2\n\n```py{i}\nmodel="gpt-image-2" # gpt-image-2\n```\n\n' for i in range(MANY)),
-    "model_index": "".join(f"## S{i}\n\n- [gpt-image-2](/models/gpt-image-2-{2000 + i // 372:04d}-{i // 31 % 12 + 1:02d}-"
-                           f"{i % 31 + 1:02d}.md) gpt-image-2\n" for i in range(MANY)),
+    "guide_page": "".join(
+        f'## S{i}\n\ngpt-image-2\n\n```py{i}\nmodel="gpt-image-2" # gpt-image-2\n```\n\n' for i in range(MANY)
+    ),
+    "model_index": "".join(
+        f"## S{i}\n\n- [gpt-image-2](/models/gpt-image-2-{2000 + i // 372:04d}-{i // 31 % 12 + 1:02d}-"
+        f"{i % 31 + 1:02d}.md) gpt-image-2\n"
+        for i in range(MANY)
+    ),
 }
 
 
@@ -664,8 +736,9 @@ def test_signals_keep_one_per_key_and_at_most_the_cap_per_type_building_only_kep
         return lambda: built.append(i) or f"excerpt {i}"
 
     for i in range(3 * SIGNALS_PER_TYPE_MAX):
-        found.add("gpt-image-2", "gpt-image-2", EvidenceType.PAGE_MENTION, f"#s{i % (2 * SIGNALS_PER_TYPE_MAX)}",
-                  excerpt(i))
+        found.add(
+            "gpt-image-2", "gpt-image-2", EvidenceType.PAGE_MENTION, f"#s{i % (2 * SIGNALS_PER_TYPE_MAX)}", excerpt(i)
+        )
         found.add("gpt-image-2", "gpt-image-2", EvidenceType.PRICING_ROW, "#row", excerpt(-1))
     mentions = [s for s in found.kept if s.evidence_type is EvidenceType.PAGE_MENTION]
     assert [s.location for s in mentions] == [f"#s{i}" for i in range(SIGNALS_PER_TYPE_MAX)]
@@ -674,12 +747,61 @@ def test_signals_keep_one_per_key_and_at_most_the_cap_per_type_building_only_kep
 
 
 FRAGMENTS = [
-    "gpt-image-2", "gpt-image-2-2026-04-21", "gpt-image-20", "\n", "  ", "- ", "# ", "## ", "|", "| --- |",
-    "<tr>", "<td>", "</td>", "<h2>", "</h2>", "<script>", "<!--", "-->", "<title>", "<entry>", "<item>",
-    "<?xml version='1.0'?>", "<feed xmlns='http://www.w3.org/2005/Atom'>", "{", "}", "[", "]", ":", ",",
-    '"', "'", "`", "openapi: 3.1.0", "model:", "enum:", "properties:", "&a ", "*a", "Literal[", "type X =",
-    "const (", "/**", "*/", '"""', "2026-05-05", "May 5, 2026", "Model ID:", '"data"', '"id"', "\x00",
-    "é", "\u2028", "\r", "\t", "\ufeff",
+    "gpt-image-2",
+    "gpt-image-2-2026-04-21",
+    "gpt-image-20",
+    "\n",
+    "  ",
+    "- ",
+    "# ",
+    "## ",
+    "|",
+    "| --- |",
+    "<tr>",
+    "<td>",
+    "</td>",
+    "<h2>",
+    "</h2>",
+    "<script>",
+    "<!--",
+    "-->",
+    "<title>",
+    "<entry>",
+    "<item>",
+    "<?xml version='1.0'?>",
+    "<feed xmlns='http://www.w3.org/2005/Atom'>",
+    "{",
+    "}",
+    "[",
+    "]",
+    ":",
+    ",",
+    '"',
+    "'",
+    "`",
+    "openapi: 3.1.0",
+    "model:",
+    "enum:",
+    "properties:",
+    "&a ",
+    "*a",
+    "Literal[",
+    "type X =",
+    "const (",
+    "/**",
+    "*/",
+    '"""',
+    "2026-05-05",
+    "May 5, 2026",
+    "Model ID:",
+    '"data"',
+    '"id"',
+    "\x00",
+    "é",
+    "\u2028",
+    "\r",
+    "\t",
+    "\ufeff",
 ]
 
 
@@ -693,9 +815,13 @@ def test_any_bytes_give_signals_or_a_parse_error(kind: str, body: bytes) -> None
 @given(
     kind=st.sampled_from(names()),
     parts=st.lists(st.sampled_from(FRAGMENTS), max_size=80),
-    content_type=st.sampled_from([None, "text/html", "text/markdown", "application/json; charset=utf-16", "x; charset=nope"]),
+    content_type=st.sampled_from(
+        [None, "text/html", "text/markdown", "application/json; charset=utf-16", "x; charset=nope"]
+    ),
 )
-def test_document_shaped_garbage_gives_signals_or_a_parse_error(kind: str, parts: list[str], content_type: str | None) -> None:
+def test_document_shaped_garbage_gives_signals_or_a_parse_error(
+    kind: str, parts: list[str], content_type: str | None
+) -> None:
     outcome(kind, "".join(parts).encode("utf-8"), content_type=content_type, url="https://x.invalid/a.py")
 
 

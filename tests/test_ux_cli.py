@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from conftest import free_port
 from test_alerts import AFTER, BEFORE, stop, write_config
 from test_cli import PY_AFTER, PY_BEFORE, SPEC_AUG, watcher, write

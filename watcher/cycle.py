@@ -222,7 +222,7 @@ def run_cycle(config: Config, store: Store, fetcher: Fetcher | None = None, *,
                                 log.debug("could not release the lease of %s", s.name)
                         raise
                     faults.point("after_store")
-                    for (s, _), (_, p, _), rec in zip(batch, items, records):
+                    for (s, _), (_, p, _), rec in zip(batch, items, records, strict=True):
                         report.sources.append(_source_report(s, p, rec))
                         _tell(s, p, rec, states.get(s.name))
         order = {s.name: i for i, s in enumerate(wanted)}

@@ -20,8 +20,7 @@ from .config import Config
 from .cycle import owner_id, run_cycle
 from .errors import StoreError, WatcherError
 from .notify import Dispatcher, make_hook
-from .store import Store
-from .store import locks
+from .store import Store, locks
 
 log = logging.getLogger(__name__)
 

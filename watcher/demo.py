@@ -8,7 +8,6 @@ per publication date, and the alerts rendered to the terminal instead of sent. L
 from __future__ import annotations
 
 import dataclasses
-
 import sys
 import tempfile
 import threading
@@ -284,7 +283,7 @@ def _print_history(echo: Echo, rows: Sequence[dict[str, Any]], seen_on: dict[int
         table.append((date, source, level, etype, f"{', '.join(ids)} in {places} place{'s' * (places != 1)}"))
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     for n, row in enumerate(table):
-        echo("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+        echo("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
         if n == 0:
             echo("  " + "  ".join("-" * w for w in widths))
     first = next((r for r in rows if r["level"] == "confirmed"), None)

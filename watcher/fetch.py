@@ -200,7 +200,8 @@ class Fetcher:
             if refusal:
                 return p.result(Outcome.REDIRECTED_OFF_SOURCE, refusal)
             if str(target) in seen:
-                return p.result(Outcome.HTTP_ERROR, f"redirect loop: {target.host} sent us back to a URL already visited")
+                return p.result(Outcome.HTTP_ERROR,
+                                f"redirect loop: {target.host} sent us back to a URL already visited")
             url = target
         return p.result(Outcome.HTTP_ERROR, f"redirect loop: more than {MAX_REDIRECTS} redirects")
 

@@ -7,8 +7,8 @@ page with ParseError so that a block page is never read as "answered, absent".
 
 from __future__ import annotations
 
-import functools
 import datetime as dt
+import functools
 import re
 import warnings
 from dataclasses import dataclass

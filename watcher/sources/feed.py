@@ -43,7 +43,8 @@ def _published(entry: Any) -> str | None:
 def _entry_text(entry: Any) -> str:
     """The entry's summary and content as plain text, each once."""
     parts = [
-        _text_of(c, c["value"]) for c in entry.get("content") or [] if isinstance(c, dict) and isinstance(c.get("value"), str)
+        _text_of(c, c["value"]) for c in entry.get("content") or []
+        if isinstance(c, dict) and isinstance(c.get("value"), str)
     ]
     # feedparser answers `summary` with the content when there is no summary of its own
     summary = entry.get("summary")

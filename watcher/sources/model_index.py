@@ -41,7 +41,8 @@ def _links(text: str, html: bool) -> list[tuple[str, str, str]]:
             m = _MODEL_PATH.search(href) if isinstance(href, str) else None
             if m:
                 h = a.find_previous(re.compile(r"^h[1-6]$"))
-                out.append((a.get_text(" ", strip=True), m.group(1), h.get_text(" ", strip=True) if isinstance(h, bs4.Tag) else ""))
+                heading = h.get_text(" ", strip=True) if isinstance(h, bs4.Tag) else ""
+                out.append((a.get_text(" ", strip=True), m.group(1), heading))
         return out
     headings = [(h.start(), h.group(1)) for h in _HEADING.finditer(text)]
     for link in _MD_LINK.finditer(text):

@@ -7,8 +7,8 @@ those two shapes (an error object, an HTML page served with 200) is a parse erro
 
 from __future__ import annotations
 
-import functools
 import datetime as dt
+import functools
 import json
 from typing import Any
 

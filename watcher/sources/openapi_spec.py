@@ -348,7 +348,7 @@ def _accepted(path: Path, model_schemas: set[str]) -> str | None:
 def _render(path: Path, value: str | None = None) -> str:
     """A JSON path with name-based selectors: `parameters[name=model]`, `enum[=gpt-image-2]`."""
     parts: list[str] = []
-    for i, (frame, label) in enumerate(path):
+    for i, (_, label) in enumerate(path):
         if isinstance(label, int):
             child = path[i + 1][0] if i + 1 < len(path) else None
             if child is not None and child[IS_MAP] and child[NAME]:

@@ -11,6 +11,7 @@ title, href) are not the page's text and never count.
 from __future__ import annotations
 
 import functools
+
 from ..evidence import EvidenceType, Signal, Signals
 from ..targets import Matcher
 from ..text import clip
@@ -39,7 +40,8 @@ def parse(doc: Document, matcher: Matcher) -> list[Signal]:
             priced = {m.model_id for m in id_hits(matcher, block.cells[0])}  # the model cell
             for m in hits:
                 if m.model_id in priced:
-                    found.add(m.target, m.model_id, EvidenceType.PRICING_ROW, location, functools.partial(clip, block.text))
+                    found.add(m.target, m.model_id, EvidenceType.PRICING_ROW, location,
+                              functools.partial(clip, block.text))
                 else:  # named in another column: a deprecation's replacement, a note
                     add_mentions(found, [m], location, block.text)
             continue

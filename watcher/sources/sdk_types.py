@@ -9,8 +9,8 @@ one regular expression per language; declarations by lines of the text with thos
 
 from __future__ import annotations
 
-import functools
 import bisect
+import functools
 import re
 from dataclasses import dataclass
 from urllib.parse import urlparse
@@ -241,7 +241,8 @@ def _python_literal_strings(masked: str, tokens: list[_Token]) -> set[int]:
             i += 1
         c = m.group()
         if c in "([{":
-            open_literal.append(c == "[" and _LITERAL_OPEN.search(masked, max(0, m.start() - 40), m.start()) is not None)
+            start = m.start()
+            open_literal.append(c == "[" and _LITERAL_OPEN.search(masked, max(0, start - 40), start) is not None)
         elif open_literal:
             open_literal.pop()
     return inside

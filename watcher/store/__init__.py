@@ -12,13 +12,27 @@ import threading
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from functools import wraps
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from functools import wraps
 from typing import Any
 
-from sqlalchemy import (Connection, DateTime, Engine, Select, String, bindparam, create_engine, event, func, insert,
-                        or_, select, type_coerce, update)
+from sqlalchemy import (
+    Connection,
+    DateTime,
+    Engine,
+    Select,
+    String,
+    bindparam,
+    create_engine,
+    event,
+    func,
+    insert,
+    or_,
+    select,
+    type_coerce,
+    update,
+)
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 
 from ..errors import StoreError
@@ -177,7 +191,8 @@ class _Statements:
         s = S.sources
         return update(s).where(
             s.c.id.in_(bindparam("b_ids", expanding=True)),
-            or_(s.c.lease_until.is_(None), s.c.lease_until < bindparam("b_now"), s.c.lease_owner == bindparam("b_owner")),
+            or_(s.c.lease_until.is_(None), s.c.lease_until < bindparam("b_now"),
+                s.c.lease_owner == bindparam("b_owner")),
             # a server's Retry-After holds for every kind of run, `run --once` included
             or_(s.c.not_before.is_(None), s.c.not_before <= bindparam("b_now")),
         ).values(lease_owner=bindparam("b_owner"), lease_until=bindparam("b_until")).returning(
@@ -395,7 +410,7 @@ class Store:
             with self.write() as conn:
                 records = self._record(conn, items)
                 if hook is not None:
-                    for (src, probe, _), record in zip(items, records):
+                    for (src, probe, _), record in zip(items, records, strict=True):
                         hook(conn, src, record, probe)
                 return records
         except (SQLAlchemyError, StoreError) as exc:
@@ -444,7 +459,8 @@ class Store:
         if snapshot_id is None:
             snapshot_id = conn.execute(insert(S.snapshots).values(
                 content_hash=chash, size=len(probe.body), content_type=fit(probe.content_type, 200),
-                body=zlib.compress(probe.body, 6), first_seen=probe.started_at).returning(S.snapshots.c.id)).scalar_one()
+                body=zlib.compress(probe.body, 6), first_seen=probe.started_at,
+            ).returning(S.snapshots.c.id)).scalar_one()
         return snapshot_id
 
     def _record(self, conn: Connection, items: Sequence[tuple[SourceRow, Probe, float]]) -> list[ProbeRecord]:
@@ -484,21 +500,21 @@ class Store:
             for src, probe, _, snap, _, _, added, gone in plans]).scalars().all()
 
         vanish = [dict(b_id=r.id, b_at=probe.started_at, b_run=run_id)
-                  for (_, probe, _, _, _, _, _, gone), run_id in zip(plans, run_ids) for r in gone]
+                  for (_, probe, _, _, _, _, _, gone), run_id in zip(plans, run_ids, strict=True) for r in gone]
         if vanish:
             conn.execute(_Q.vanish, vanish)
         if back:
             conn.execute(_Q.found_again, [dict(b_id=i) for i in back])
         # An answer that still shows the evidence moves its last_seen; a failure says nothing about it.
         seen_again = [dict(b_sid=src.id, b_at=probe.started_at, b_run=run_id)
-                      for (src, probe, _, _, here, _, _, gone), run_id in zip(plans, run_ids)
+                      for (src, probe, _, _, here, _, _, gone), run_id in zip(plans, run_ids, strict=True)
                       if probe.outcome.answered and len(here) > len(gone)]
         if seen_again:
             conn.execute(_Q.seen_again, seen_again)
         if missed:
             conn.execute(_Q.missed, [dict(b_id=i, b_at=at) for i, at in missed])
         added_rows: list[list[dict[str, Any]]] = []
-        for (src, probe, _, snap, _, _, added, _), run_id in zip(plans, run_ids):
+        for (src, probe, _, snap, _, _, added, _), run_id in zip(plans, run_ids, strict=True):
             now = probe.started_at
             added_rows.append([dict(
                 source_id=src.id, target=fit(x.target, 200), model_id=fit(x.model_id, 200), key_hash=key_hash(x),
@@ -510,11 +526,13 @@ class Store:
         if flat:
             conn.execute(insert(sig), flat)
         # what the rest of watcher sees of them: the rows as stored (cut to the columns' sizes)
-        added_signals = [[_signal_row(r, src.name) for r in rows] for (src, *_), rows in zip(plans, added_rows)]
+        added_signals = [[_signal_row(r, src.name) for r in rows]
+                         for (src, *_), rows in zip(plans, added_rows, strict=True)]
 
         updates, records = [], []
         db_time = db_now(conn)  # the schedule and back-off are on the database's clock, like the leases
-        for (src, probe, every, snap, here, seen, added, gone), run_id, new_rows in zip(plans, run_ids, added_signals):
+        for (src, probe, every, snap, here, seen, added, gone), run_id, new_rows in zip(
+                plans, run_ids, added_signals, strict=True):
             b = before[src.id]
             now, outcome = probe.started_at, probe.outcome
             db_started = db_time - timedelta(milliseconds=probe.duration_ms)

@@ -10,7 +10,6 @@ from sqlalchemy import Connection, Table
 
 from ..clock import utcnow
 
-
 T = TypeVar("T")
 
 
