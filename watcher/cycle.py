@@ -32,7 +32,7 @@ from .text import redact_values
 from .validators import MAX_ETAG, MAX_LAST_MODIFIED, sendable
 
 if TYPE_CHECKING:
-    from .fetch import Fetcher
+    from .fetch import Fetcher, FetchResult
 
 log = logging.getLogger(__name__)
 
@@ -102,9 +102,9 @@ def probe(source: SourceConfig, state: SourceState | None, fetcher: Fetcher, tar
                      error=f"environment variable {', '.join(source.missing_env)} is not set")
     # Validators only for a document we hold (a 304 means "what you have"), and only ones that can be
     # sent back: one that cannot (stored by an older version) would break every request.
-    held = state is not None and state.snapshot_id is not None
-    result = fetcher.fetch(source, etag=sendable(state.etag, MAX_ETAG) if held else None,  # type: ignore[union-attr]
-                           last_modified=sendable(state.last_modified, MAX_LAST_MODIFIED) if held else None)  # type: ignore[union-attr]
+    held = state if state is not None and state.snapshot_id is not None else None
+    result = fetcher.fetch(source, etag=sendable(held.etag, MAX_ETAG) if held else None,
+                           last_modified=sendable(held.last_modified, MAX_LAST_MODIFIED) if held else None)
     own_targets = [Target(id=source.target)] if source.target else list(targets)
     pkey = parse_key(source.kind, own_targets)
     body = result.body
@@ -117,7 +117,7 @@ def probe(source: SourceConfig, state: SourceState | None, fetcher: Fetcher, tar
     if outcome is Outcome.OK and body is not None and not body.strip():
         outcome, error = Outcome.EMPTY, f"HTTP {result.status} with an empty body"
     elif outcome is Outcome.OK and body is not None:
-        if not (unchanged and chash == state.content_hash):  # type: ignore[union-attr]
+        if not (unchanged and state is not None and chash == state.content_hash):
             signals, outcome, error = _parse(source, body, result, own_targets, error)
     elif outcome is Outcome.NOT_MODIFIED and not held:
         # Nothing was ever read here: "not modified" says nothing about the target. Unknown, not absent.
@@ -147,7 +147,8 @@ def redacted(p: Probe, hidden: frozenset[str]) -> Probe:
     return replace(p, error=redact_values(p.error, hidden) if p.error else p.error, signals=sigs)
 
 
-def _parse(source: SourceConfig, body: bytes, result, targets, error):  # type: ignore[no-untyped-def]
+def _parse(source: SourceConfig, body: bytes, result: FetchResult, targets: Sequence[Target],
+           error: str | None) -> tuple[list[Signal] | None, Outcome, str | None]:
     doc = Document(body=body, url=source.url_display, status=result.status or 200,
                    content_type=result.content_type, target=source.target)
     kind = get_kind(source.kind)

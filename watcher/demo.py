@@ -16,7 +16,14 @@ from dataclasses import dataclass, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from .config import Config
+    from .cycle import CycleReport
+    from .store import Store
 
 TARGET = "gpt-image-2"
 DATA = "demo_data"  # under the watcher package; see demo_data/README.md for where each file comes from
@@ -124,7 +131,7 @@ class DemoServer:
 
 
 # ------------------------------------------------------------------ configuration
-def demo_config(base: str, database_url: str):  # type: ignore[no-untyped-def]
+def demo_config(base: str, database_url: str) -> Config:
     """A configuration built in memory: the demo never reads config/watcher.toml or the environment."""
     from .config import parse_config
 
@@ -203,7 +210,7 @@ def _rule(title: str) -> str:
     return f"── {title} " + "─" * max(3, 96 - len(title))
 
 
-def _print_report(echo: Echo, report) -> None:  # type: ignore[no-untyped-def]
+def _print_report(echo: Echo, report: CycleReport) -> None:
     width = max(len(s.name) for s in report.sources)
     for s in sorted(report.sources, key=lambda s: [x.name for x in SOURCES].index(s.name)):
         outcome = s.outcome.value if s.outcome else "skipped"
@@ -215,7 +222,7 @@ def _print_report(echo: Echo, report) -> None:  # type: ignore[no-untyped-def]
         echo(f"  verdict: {v.verdict.value} · {v.summary()}")
 
 
-def _print_alerts(echo: Echo, config, store, owner: str, day: str) -> None:  # type: ignore[no-untyped-def]
+def _print_alerts(echo: Echo, config: Config, store: Store, owner: str, day: str) -> None:
     """Deliver what is due the way the dispatcher does (claim, group, mark sent), but onto the terminal.
     The replay runs today; the message shows the replayed day (`day`), as it would have read then."""
     from datetime import timedelta
@@ -250,7 +257,7 @@ def _print_alerts(echo: Echo, config, store, owner: str, day: str) -> None:  # t
         echo(f"  notice due · {line} (for {', '.join(names)}; rendered, not sent)")
 
 
-def _at_day(dt, day: str):  # type: ignore[no-untyped-def]
+def _at_day(dt: datetime, day: str) -> datetime:
     from datetime import date
 
     return dt.replace(**{k: getattr(date.fromisoformat(day), k) for k in ("year", "month", "day")})

@@ -15,7 +15,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,7 +29,9 @@ from ..errors import DeliveryError, StoreError, WatcherError
 from ..evidence import Authority
 
 if TYPE_CHECKING:
-    from ..store import Probe, ProbeRecord, SourceRow, Store
+    from sqlalchemy import Connection
+
+    from ..store import Probe, ProbeHook, ProbeRecord, SourceRow, Store
     from ..store.outbox import ClaimedNotice
 
 log = logging.getLogger(__name__)
@@ -62,7 +64,7 @@ def channel_takes(channel: ChannelConfig, kind: str, target: str | None) -> bool
     return not (channel.targets and target is not None and target not in channel.targets)
 
 
-def make_hook(config: Config):  # type: ignore[no-untyped-def]
+def make_hook(config: Config) -> ProbeHook:
     """The probe hook: decide what the stored probe made due and enqueue it in the same transaction."""
     from ..store import outbox
 
@@ -70,7 +72,7 @@ def make_hook(config: Config):  # type: ignore[no-untyped-def]
     channels = [c for c in config.channels if c.configured]
     families = [t.family for t in config.targets if t.family]
 
-    def hook(conn, src: SourceRow, record: ProbeRecord, probe: Probe) -> None:  # type: ignore[no-untyped-def]
+    def hook(conn: Connection, src: SourceRow, record: ProbeRecord, probe: Probe) -> None:
         targets = sorted({r.target for r in record.added} | {r.target for r in record.vanished})
         if not targets:  # unchanged evidence (the common case: a 304) needs no query; only health can change
             facts = _facts(src, record, probe, configured, {}, frozenset(), frozenset(), {}, {}, frozenset())
@@ -124,7 +126,8 @@ def _enqueue_due(conn: Any, src: SourceRow, facts: ProbeFacts, channels: Sequenc
         enqueue(conn, channels, notices, probe.started_at)
 
 
-def _discover(conn, record: ProbeRecord, configured, families, now) -> dict[str, str]:  # type: ignore[no-untyped-def]
+def _discover(conn: Connection, record: ProbeRecord, configured: frozenset[str], families: Sequence[str],
+              now: datetime) -> dict[str, str]:
     """Ids first seen through a family become targets of their own; returns those new in this probe."""
     import fnmatch
 
@@ -144,7 +147,7 @@ def _discover(conn, record: ProbeRecord, configured, families, now) -> dict[str,
     return new
 
 
-def enqueue(conn, channels: Sequence[ChannelConfig], notices: Sequence[Notice], now) -> int:  # type: ignore[no-untyped-def]
+def enqueue(conn: Connection, channels: Sequence[ChannelConfig], notices: Sequence[Notice], now: datetime) -> int:
     """Put notices in the outbox, one per channel that takes them. A corroboration first tries to join its
     release, if that release still waits to be sent on the channel (sources confirming in one cycle or
     daemon batch make one release naming them all); else it waits CORROBORATION_GRACE, or until the
@@ -362,7 +365,7 @@ MARK_RETRY_MAX = 5.0
 MARK_MARGIN = 5.0  # stop retrying this long before the claim runs out: another dispatcher may then take it
 
 
-def _mark(store: Store, fn, d: Delivery, held_until: float) -> None:  # type: ignore[no-untyped-def]
+def _mark(store: Store, fn: Callable[[Connection], object], d: Delivery, held_until: float) -> None:
     """Record the outcome of a send, retrying while the database is away and the claim still holds.
 
     Given up (the database away for about CLAIM_TTL), the notice stays claimed until the claim runs out

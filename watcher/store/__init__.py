@@ -162,7 +162,7 @@ class HistoryFilter:
     since: datetime | None = None
     until: datetime | None = None
 
-    def where(self, q: Select) -> Select:  # type: ignore[type-arg]
+    def where(self, q: Select[Any]) -> Select[Any]:
         sig, src = S.signals, S.sources
         if self.target:
             q = q.where(sig.c.target == self.target.lower())
@@ -714,7 +714,7 @@ def _engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
-        def _on_connect(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
             dbapi_conn.isolation_level = None  # we issue BEGIN ourselves, below
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
@@ -723,12 +723,12 @@ def _engine(url: str) -> Engine:
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
 
-        def do_begin(dbapi_conn):  # type: ignore[no-untyped-def]
+        def do_begin(dbapi_conn: Any) -> None:
             dbapi_conn.execute("BEGIN IMMEDIATE" if _begin.immediate else "BEGIN")
 
         # SQLAlchemy's recipe is a "begin" event listener; the dialect's own hook does the same without
         # giving the engine connection events, which cost a dispatch on every statement executed.
-        engine.dialect.do_begin = do_begin  # type: ignore[method-assign]
+        engine.dialect.do_begin = do_begin  # type: ignore[method-assign,assignment]  # replaced on this engine only
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
