@@ -89,7 +89,8 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self) -> None:
-        body = self.server.docs.get(self.path.split("?", 1)[0])  # type: ignore[attr-defined]
+        assert isinstance(self.server, _HTTPServer)
+        body = self.server.docs.get(self.path.split("?", 1)[0])
         status = 200 if body is not None else 404
         body = body if body is not None else b"404: not in the demo bundle yet\n"
         self.send_response(status)
@@ -104,6 +105,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
+    docs: dict[str, bytes]  # path -> body: the documents published so far (replaced whole, never mutated)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         if not isinstance(sys.exc_info()[1], ConnectionError):  # the client closing a keep-alive is normal
@@ -115,14 +117,14 @@ class DemoServer:
 
     def __init__(self) -> None:
         self._httpd = _HTTPServer(("127.0.0.1", 0), _Handler)
-        self._httpd.docs = {}  # type: ignore[attr-defined]
+        self._httpd.docs = {}
         self.base = f"http://127.0.0.1:{self._httpd.server_address[1]}"
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
                                         daemon=True)
         self._thread.start()
 
     def publish(self, path: str, body: bytes) -> None:
-        self._httpd.docs = {**self._httpd.docs, path: body}  # type: ignore[attr-defined]
+        self._httpd.docs = {**self._httpd.docs, path: body}
 
     def close(self) -> None:
         self._httpd.shutdown()

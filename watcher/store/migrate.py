@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
+
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
 
 
 def script_location() -> str:
@@ -15,7 +19,7 @@ def script_location() -> str:
     raise FileNotFoundError("migrations/ not found beside the watcher package")
 
 
-def _config(engine: Engine, connection=None):  # type: ignore[no-untyped-def]
+def _config(engine: Engine, connection: Connection | None = None) -> AlembicConfig:
     from alembic.config import Config
 
     cfg = Config()
