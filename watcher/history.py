@@ -19,16 +19,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
-from sqlalchemy import and_, case, func, select
-
 from . import __version__
 from .clock import iso, utcnow
 from .durations import offset
 from .evidence import Authority, Level, Outcome
 from .links import human_link
 from .store import Store, redact_url
-from .store import schema as S
-from .store.runs import RunInfo, SnapshotInfo, latest_snapshot_run, load_body, load_run, load_snapshot
+from .store.queries import first_sightings, newest_notices, newest_signals, provenance, report_counts
+from .store.runs import RunInfo, SnapshotInfo
 from .targets import Matcher
 from .text import decode, safe
 
@@ -110,22 +108,12 @@ class Explanation:
 def explain(store: Store, signal_id: int, *, context_lines: int = 2, max_diff_lines: int = 60) -> Explanation | None:
     """The provenance of signal `signal_id`, or None when there is no such signal."""
 
-    sig, src = S.signals, S.sources
-    with store.engine.connect() as conn:
-        row = conn.execute(select(sig, src.c.name.label("source")).join(src, src.c.id == sig.c.source_id)
-                           .where(sig.c.id == signal_id)).one_or_none()
-        if row is None:
-            return None
-        first, last, vanished = (_shown(load_run(conn, x)) for x in (row.first_probe_run_id, row.last_probe_run_id,
-                                                                row.vanished_probe_run_id))
-        snapshot, snap_note = _snapshot_of(conn, row, first)
-        body = load_body(conn, snapshot.id) if snapshot else None
-        base_run = base_snap = base_body = None
-        if snapshot is not None and first is not None:
-            base_run = latest_snapshot_run(conn, row.source_id, first, inclusive=False, not_snapshot=snapshot.id)
-            if base_run is not None:
-                base_snap = load_snapshot(conn, base_run.snapshot_id)
-                base_body = load_body(conn, base_run.snapshot_id) if base_snap else None
+    p = provenance(store, signal_id)
+    if p is None:
+        return None
+    row, snapshot, snap_note, body = p.signal, p.snapshot, p.snapshot_note, p.body
+    first, last, vanished = (_shown(x) for x in (p.first_run, p.last_run, p.vanished_run))
+    base_run, base_snap, base_body = p.base_run, p.base_snapshot, p.base_body
 
     context = context_note = diff = diff_note = None
     matcher = Matcher([row.target])
@@ -153,22 +141,6 @@ def explain(store: Store, signal_id: int, *, context_lines: int = 2, max_diff_li
         snapshot_note=snap_note, context=context, context_note=context_note, diff=diff, diff_note=diff_note)
 
 
-def _snapshot_of(conn: Any, row: Any, first: RunInfo | None) -> tuple[SnapshotInfo | None, str | None]:
-    """The stored document a signal was found in, and a note on how it was found or why there is none."""
-    snap_id, note = row.first_snapshot_id, None
-    if snap_id is None and first is not None:
-        # A stored copy read again (304) because the targets or parsers changed: the document is the
-        # source's last one read before that run.
-        prior = latest_snapshot_run(conn, row.source_id, first, inclusive=True)
-        snap_id = prior.snapshot_id if prior else None
-        note = (f"the run answered {first.outcome}; the evidence was found when the stored copy read "
-                f"by run #{prior.id} was parsed again" if prior else "no stored document for this run")
-    snapshot = load_snapshot(conn, snap_id)
-    if snap_id is not None and snapshot is None:
-        note = f"snapshot #{snap_id} is no longer stored"
-    return snapshot, note
-
-
 @dataclass(frozen=True)
 class StoredDocument:
     """The document behind a signal, as stored (`watcher show`)."""
@@ -188,15 +160,11 @@ class StoredDocument:
 def stored_document(store: Store, signal_id: int, *, context_lines: int | None = None) -> StoredDocument | None:
     """The stored document in which signal `signal_id` was first found; None when there is no such signal.
     With `context_lines`, also the lines around the evidence (found as `explain` finds them)."""
-    sig, src = S.signals, S.sources
-    with store.engine.connect() as conn:
-        row = conn.execute(select(sig, src.c.name.label("source")).join(src, src.c.id == sig.c.source_id)
-                           .where(sig.c.id == signal_id)).one_or_none()
-        if row is None:
-            return None
-        first = _shown(load_run(conn, row.first_probe_run_id))
-        snapshot, note = _snapshot_of(conn, row, first)
-        body = load_body(conn, snapshot.id) if snapshot else None
+    p = provenance(store, signal_id, with_base=False)
+    if p is None:
+        return None
+    row, snapshot, note, body = p.signal, p.snapshot, p.snapshot_note, p.body
+    first = _shown(p.first_run)
     text = decode(body, snapshot.content_type) if body is not None and snapshot else None  # type: ignore[union-attr]
     context = None
     if text is not None and context_lines is not None:
@@ -458,29 +426,11 @@ class Timeline:
 
 def timeline(store: Store, target: str) -> Timeline:
     """When each source first showed each level (mentioned, confirmed) for `target`, oldest first."""
-    sig, src = S.signals, S.sources
     target = target.lower()
-    rank = func.row_number().over(partition_by=(sig.c.source_id, sig.c.level),
-                                  order_by=(sig.c.first_seen, sig.c.id)).label("rank")
-    firsts = (select(sig.c.id, sig.c.source_id, sig.c.level, sig.c.first_seen, sig.c.evidence_type,
-                     sig.c.model_id, sig.c.authority, sig.c.url, rank)
-              .where(sig.c.target == target).subquery())
-    q = (select(firsts, src.c.name).join(src, src.c.id == firsts.c.source_id)
-         .where(firsts.c.rank == 1).order_by(firsts.c.first_seen, src.c.name, firsts.c.level))
-    live_q = (select(sig.c.source_id, sig.c.level, func.max(sig.c.last_seen).label("last_seen"),
-                     func.max(sig.c.vanished_at).label("vanished_at"),
-                     func.sum(case((sig.c.vanished_at.is_(None), 1), else_=0)).label("live"))
-              .where(sig.c.target == target).group_by(sig.c.source_id, sig.c.level))
-    with store.engine.connect() as conn:
-        state = {(r.source_id, r.level): r for r in conn.execute(live_q)}
-        rows = conn.execute(q).all()
-    entries = []
-    for r in rows:
-        now = state[(r.source_id, r.level)]
-        entries.append(TimelineEntry(
-            first_seen=r.first_seen, source=r.name, authority=r.authority, level=r.level,
-            evidence_type=r.evidence_type, model_id=r.model_id, signal_id=r.id, url=r.url, live=bool(now.live),
-            last_seen=now.last_seen, vanished_at=None if now.live else now.vanished_at))
+    entries = [TimelineEntry(first_seen=f.first_seen, source=f.source, authority=f.authority, level=f.level,
+                             evidence_type=f.evidence_type, model_id=f.model_id, signal_id=f.signal_id, url=f.url,
+                             live=f.live, last_seen=f.last_seen, vanished_at=None if f.live else f.vanished_at)
+               for f in first_sightings(store, target)]
     return Timeline(target=target, entries=tuple(entries))
 
 
@@ -580,21 +530,10 @@ def report(config: Config, store: Store, *, now: datetime | None = None) -> Repo
     live_per_source: Counter[str] = Counter()
     for r in live:
         live_by.setdefault(r["target"], []).append(_evidence(r))
-    sig, src = S.signals, S.sources
-    gone: dict[str, list[EvidenceRow]] = {}
-    gone_total: dict[str, int] = {}
-    with store.engine.connect() as conn:
-        for r in conn.execute(select(src.c.name, func.count()).join(sig, sig.c.source_id == src.c.id)
-                              .where(sig.c.vanished_at.is_(None)).group_by(src.c.name)):
-            live_per_source[r[0]] = r[1]
-        for t in targets:
-            cond = and_(sig.c.target == t, sig.c.vanished_at.is_not(None))
-            gone_total[t] = conn.execute(select(func.count()).select_from(sig).where(cond)).scalar_one()
-            gone[t] = [_evidence(dict(r._mapping)) for r in conn.execute(
-                select(sig, src.c.name.label("source")).join(src, src.c.id == sig.c.source_id).where(cond)
-                .order_by(sig.c.vanished_at.desc(), sig.c.id.desc()).limit(VANISHED_SHOWN))]
-        signals_total = conn.execute(select(func.count()).select_from(sig)).scalar_one()
-        runs_total = conn.execute(select(func.count()).select_from(S.probe_runs)).scalar_one()
+    counts = report_counts(store, targets, vanished_shown=VANISHED_SHOWN)
+    live_per_source.update(counts.live_per_source)
+    gone = {t: [_evidence(asdict(r)) for r in rows] for t, rows in counts.vanished.items()}
+    gone_total, signals_total, runs_total = counts.vanished_total, counts.signals_total, counts.runs_total
     out = []
     for v in vs:
         tl = timeline(store, v.target)
@@ -698,16 +637,9 @@ def atom_feed(store: Store, *, limit: int = 100, target: str | None = None, now:
     from xml.etree import ElementTree as ET
 
     now = now or utcnow()
-    sig, src, n = S.signals, S.sources, S.notices
-    q = select(sig, src.c.name.label("source")).join(src, src.c.id == sig.c.source_id)
-    nq = select(n).where(n.c.kind != "test")
-    if target:
-        q, nq = q.where(sig.c.target == target.lower()), nq.where(n.c.target == target.lower())
-    with store.engine.connect() as conn:
-        signals = [dict(r._mapping) for r in conn.execute(q.order_by(sig.c.first_seen.desc(), sig.c.id.desc())
-                                                          .limit(limit))]
-        notice_rows = [dict(r._mapping) for r in conn.execute(nq.order_by(n.c.created_at.desc(), n.c.id.desc())
-                                                              .limit(limit * 4))]
+    target = target.lower() if target else None
+    signals = [asdict(r) for r in newest_signals(store, limit=limit, target=target)]
+    notice_rows = [asdict(r) for r in newest_notices(store, limit=limit * 4, target=target)]
     entries: list[tuple[datetime, Any]] = []
     for r in signals:
         updated = max(r["first_seen"], r["vanished_at"] or r["first_seen"])
