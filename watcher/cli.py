@@ -53,15 +53,15 @@ def _errors(fn: F) -> F:
             click.echo(f"watcher: {exc}", err=True)
             sys.exit(exc.exit_code)
         except Exception as exc:
-            from sqlalchemy.exc import SQLAlchemyError
+            from .store import database_reason
 
-            if not isinstance(exc, SQLAlchemyError):
+            reason = database_reason(exc)
+            if reason is None:
                 raise
             from .errors import StoreError
             from .logs import redact
 
-            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-            click.echo(f"watcher: database: {redact(reason[0] if reason else type(exc).__name__)}", err=True)
+            click.echo(f"watcher: database: {redact(reason)}", err=True)
             sys.exit(StoreError.exit_code)
 
     return wrapper  # type: ignore[return-value]
@@ -652,17 +652,14 @@ def db_downgrade(obj: Ctx, revision: str, yes: bool) -> None:
 
 @contextmanager
 def _revision_errors(revision: str) -> Iterator[None]:
-    """Alembic's CommandError (an unknown or ambiguous revision) as a usage error naming the known ones."""
-    from alembic.util import CommandError
+    """An unknown or ambiguous revision as a usage error naming the known ones."""
+    from .store.migrate import RevisionError, known_revisions, revision_errors
 
     try:
-        yield
-    except CommandError as exc:
-        from alembic.script import ScriptDirectory
-
-        from .store.migrate import script_location
-
-        revs = [r.revision for r in ScriptDirectory(script_location()).walk_revisions()][::-1]
+        with revision_errors():
+            yield
+    except RevisionError as exc:
+        revs = known_revisions()
         raise click.BadParameter(f"{revision!r}: {exc}; known revisions: base, {', '.join(revs)}, head",
                                  param_hint="REVISION") from None
 

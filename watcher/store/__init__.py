@@ -746,6 +746,12 @@ def redact_url(url: str) -> str:
         return url.split(":", 1)[0] + "://…"
 
 
+def database_reason(exc: BaseException) -> str | None:
+    """The first line of a database failure's reason, or None when `exc` is not a database failure: how the
+    CLI reports an error that escaped the store's boundary without importing SQLAlchemy itself."""
+    return _reason(exc) if isinstance(exc, SQLAlchemyError) else None
+
+
 def _unreachable(exc: SQLAlchemyError) -> bool:
     """The connection failed or broke (versus a statement the database refused)."""
     return isinstance(exc, (OperationalError, InterfaceError)) or bool(getattr(exc, "connection_invalidated", False))
