@@ -25,12 +25,9 @@ import feedparser
 import pytest
 from bs4 import BeautifulSoup
 from click.testing import CliRunner
-
 from fixturepaths import DEMO_DATA
 from servers import FixtureServer
-from watcher.views.explain import explain
-from watcher.views.feed import atom_feed
-from watcher.views.report import render_report, report
+
 from watcher.cli import cli
 from watcher.clock import utcnow
 from watcher.config import load_config, parse_config
@@ -39,6 +36,9 @@ from watcher.evidence import EvidenceType, Outcome, Signal
 from watcher.fetch import Fetcher
 from watcher.notify import make_hook
 from watcher.store import Probe, Store, runs
+from watcher.views.explain import explain
+from watcher.views.feed import atom_feed
+from watcher.views.report import render_report, report
 
 OPENAI = Path(__file__).parent / "fixtures" / "openai"
 PY_BEFORE = (DEMO_DATA / "openai-python" / "image_model-2025-12-16-9dc1d1a0.py").read_bytes()
@@ -268,7 +268,9 @@ def test_history_json_is_one_array_with_a_record_per_line(world):
     lines = out.splitlines()
     assert code == 0 and lines[0] == "[" and lines[-1] == "]" and len(lines) == store.count("signals") + 2
     assert [json.loads(line.rstrip(",")) for line in lines[1:-1]] == json.loads(out)
-    from watcher.clock import iso  # stored times are formatted directly, exactly as iso() would
+    from watcher.clock import (
+        iso,  # stored times are formatted directly, exactly as iso() would
+    )
 
     assert [(r["first_seen"], r["last_seen"], r["vanished_at"]) for r in json.loads(out)] == [
         (iso(r["first_seen"]), iso(r["last_seen"]), iso(r["vanished_at"])) for r in store.history()]
@@ -633,3 +635,18 @@ def test_prune_command_reports_what_it_removed(tmp_path):
     assert store.count("probe_runs") == 1 and store.count("snapshots") == 1  # the newest run is kept
     code, out = run(config, "prune", "--older-than", "soon")
     assert code == 2 and "--older-than" in out
+
+
+def test_a_database_failure_in_a_view_is_a_store_error_naming_the_database(tmp_path):
+    """The read side's queries pass the store's one boundary: a damaged database is a StoreError (exit 4)
+    naming the database and the driver's reason, never a raw SQLAlchemy exception."""
+    from watcher.errors import StoreError
+    from watcher.views.timeline import timeline
+
+    store = Store(f"sqlite:///{tmp_path}/w.db")
+    with store.write() as conn:
+        conn.exec_driver_sql("DROP TABLE signals")
+    for view in (lambda: explain(store, 1), lambda: timeline(store, "gpt-image-2"), lambda: atom_feed(store)):
+        with pytest.raises(StoreError, match=r"^database sqlite:///.*w\.db: .*no such table: signals") as info:
+            view()
+        assert info.value.exit_code == 4

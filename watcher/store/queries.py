@@ -15,7 +15,15 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import and_, case, func, select
 
 from . import schema as S
-from .runs import RunInfo, SnapshotInfo, latest_snapshot_run, load_body, load_run, load_snapshot
+from . import wrap_exceptions
+from .runs import (
+    RunInfo,
+    SnapshotInfo,
+    latest_snapshot_run,
+    load_body,
+    load_run,
+    load_snapshot,
+)
 
 if TYPE_CHECKING:
     from . import Store
@@ -78,7 +86,7 @@ def provenance(store: Store, signal_id: int, *, with_base: bool = True) -> Prove
     """Signal `signal_id`'s provenance, read in one connection; None when there is no such signal.
     `with_base` also reads the source's previous different document (what `explain` diffs against)."""
     sig = S.signals
-    with store.engine.connect() as conn:
+    with wrap_exceptions(store.url), store.engine.connect() as conn:
         row = conn.execute(_signals().where(sig.c.id == signal_id)).one_or_none()
         if row is None:
             return None
@@ -145,7 +153,7 @@ def first_sightings(store: Store, target: str) -> tuple[FirstSighting, ...]:
                      func.max(sig.c.vanished_at).label("vanished_at"),
                      func.sum(case((sig.c.vanished_at.is_(None), 1), else_=0)).label("live"))
               .where(sig.c.target == target).group_by(sig.c.source_id, sig.c.level))
-    with store.engine.connect() as conn:
+    with wrap_exceptions(store.url), store.engine.connect() as conn:
         state = {(r.source_id, r.level): r for r in conn.execute(live_q)}
         rows = conn.execute(q).all()
     out = []
@@ -175,7 +183,7 @@ def report_counts(store: Store, targets: Sequence[str], *, vanished_shown: int) 
     live_per_source: dict[str, int] = {}
     vanished: dict[str, tuple[StoredSignal, ...]] = {}
     vanished_total: dict[str, int] = {}
-    with store.engine.connect() as conn:
+    with wrap_exceptions(store.url), store.engine.connect() as conn:
         for r in conn.execute(select(src.c.name, func.count()).join(sig, sig.c.source_id == src.c.id)
                               .where(sig.c.vanished_at.is_(None)).group_by(src.c.name)):
             live_per_source[r[0]] = r[1]
@@ -209,7 +217,7 @@ def newest_signals(store: Store, *, limit: int, target: str | None = None) -> tu
     q = _signals()
     if target:
         q = q.where(sig.c.target == target)
-    with store.engine.connect() as conn:
+    with wrap_exceptions(store.url), store.engine.connect() as conn:
         return tuple(_signal(r) for r in conn.execute(q.order_by(sig.c.first_seen.desc(), sig.c.id.desc())
                                                       .limit(limit)))
 
@@ -221,6 +229,6 @@ def newest_notices(store: Store, *, limit: int, target: str | None = None) -> tu
     q = q.where(n.c.kind != "test")
     if target:
         q = q.where(n.c.target == target)
-    with store.engine.connect() as conn:
+    with wrap_exceptions(store.url), store.engine.connect() as conn:
         return tuple(NoticeRow(**r._mapping) for r in conn.execute(q.order_by(n.c.created_at.desc(), n.c.id.desc())
                                                                    .limit(limit)))
