@@ -336,3 +336,20 @@ def test_a_target_announced_before_the_upgrade_is_not_announced_again(http_serve
     assert told(receiver, "/hook") == ["release", "corroboration"]
     assert at(receiver, "/hook")[1].json()["details"]["source"] == "node-sdk"
     store.close()
+
+
+def test_a_family_watching_the_changelog_discovers_each_new_id_once_and_announces_no_old_one(
+        http_server, receiver, tmp_path):
+    """`gpt-image-*` on the real changelog: the ids it already named before release day are the baseline;
+    gpt-image-2 is discovered (and released) once, and the later July entries that name older models again
+    announce nothing."""
+    path = "/api/docs/changelog.md"
+    cfg = tmp_path / "watcher.toml"
+    cfg.write_text(f'database_url = "sqlite:///{tmp_path}/w.db"\njitter = 0\n[[targets]]\nfamily = "gpt-image-*"\n'
+                   f'[[sources]]\nname = "changelog"\nkind = "changelog"\nurl = "{http_server.url(path)}"\n'
+                   f'[[channels]]\nname = "hook"\ntype = "webhook"\nurl = "{receiver.url("/hook")}"\n')
+    for body in (_changelog("### Apr 15"), _changelog("### Apr 21"), _changelog(None), _changelog(None)):
+        http_server.route(path, body, content_type="text/markdown; charset=utf-8")
+        run_once(cfg, receiver)
+    told_ = [(h.json()["kind"], h.json()["target"]) for h in at(receiver, "/hook")]
+    assert sorted(told_) == [("discovered", "gpt-image-2"), ("release", "gpt-image-2")], told_
