@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import func, select, text  # noqa: E402
+
 from watcher.clock import utcnow  # noqa: E402
 from watcher.evidence import Outcome  # noqa: E402
 from watcher.store import (  # noqa: E402

@@ -23,9 +23,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from watcher.store import Store  # noqa: E402
-
 from bench_history import ENV, write_config  # noqa: E402
+from watcher.store import Store  # noqa: E402
 
 
 def measure(cmd: list[str], repeat: int) -> tuple[float, float, float, int]:

@@ -21,14 +21,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from bench_unchanged import scratch_database  # noqa: E402
+from test_release_day import DOC_SOURCES  # noqa: E402  (the day-before and release-day documents)
 from watcher.config import parse_config  # noqa: E402
 from watcher.cycle import owner_id, run_cycle  # noqa: E402
 from watcher.fetch import Fetcher  # noqa: E402
 from watcher.notify import deliver_due, make_hook  # noqa: E402
 from watcher.store import Store  # noqa: E402
-
-from bench_unchanged import scratch_database  # noqa: E402
-from test_release_day import DOC_SOURCES  # noqa: E402  (the day-before and release-day documents)
 
 
 class _Server(ThreadingHTTPServer):

@@ -18,13 +18,12 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+import _loopback  # noqa: E402
 from watcher.config import parse_config  # noqa: E402
 from watcher.cycle import run_cycle  # noqa: E402
 from watcher.fetch import Fetcher  # noqa: E402
 from watcher.notify import make_hook  # noqa: E402
 from watcher.store import Store  # noqa: E402
-
-import _loopback  # noqa: E402
 
 _loopback.DOC = (Path(__file__).resolve().parent.parent / "watcher/demo_data/openai-python/"
                  "image_model-2026-05-05-0ba55d75.py").read_bytes()

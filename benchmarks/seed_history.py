@@ -32,6 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import insert, text, update  # noqa: E402
+
 from watcher.clock import utcnow  # noqa: E402
 from watcher.store import Store  # noqa: E402
 from watcher.store import schema as S  # noqa: E402

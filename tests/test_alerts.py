@@ -12,14 +12,14 @@ import time
 from pathlib import Path
 
 import pytest
+
+from servers import HookReceiver
 from watcher import notify
 from watcher.config import load_config
 from watcher.cycle import owner_id, run_cycle
 from watcher.fetch import Fetcher
 from watcher.notify import deliver_due, make_hook
 from watcher.store import Store, outbox
-
-from servers import HookReceiver
 
 BEFORE = json.dumps({"object": "list", "data": [{"id": "gpt-image-1", "object": "model", "created": 1}]}).encode()
 AFTER = json.dumps({"object": "list", "data": [{"id": "gpt-image-1", "object": "model", "created": 1},

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from watcher.cli import cli
 
 from fixturepaths import DEMO_DATA
+from watcher.cli import cli
 
 FIXTURES = Path(__file__).parent / "fixtures" / "openai"
 DEC = (DEMO_DATA / "openai-python" / "image_model-2025-12-16-9dc1d1a0.py").read_bytes()

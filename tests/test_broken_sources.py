@@ -14,15 +14,15 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from fixturepaths import DEMO_DATA
+from servers import HookReceiver
 from watcher.config import load_config
 from watcher.cycle import owner_id, run_cycle
 from watcher.evidence import Outcome, Verdict
 from watcher.fetch import Fetcher
 from watcher.notify import deliver_due, make_hook
 from watcher.store import Store
-
-from fixturepaths import DEMO_DATA
-from servers import HookReceiver
 
 FIX = DEMO_DATA  # the SDK captures live once, in the demo bundle
 PY_BEFORE = (FIX / "openai-python/image_model-2025-12-16-9dc1d1a0.py").read_bytes()

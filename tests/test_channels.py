@@ -14,15 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from conftest import SMTP_PASSWORD, SMTP_USER, SMTPServer, free_port
+from servers import HookReceiver
 from watcher.config import NOTICE_KINDS, ChannelConfig, Config, parse_config
 from watcher.errors import DeliveryError
 from watcher.notify import Delivery
 from watcher.notify.channels import send
 from watcher.notify.mail import message_id
 from watcher.notify.render import human_link, render, slack_escape
-
-from conftest import SMTP_PASSWORD, SMTP_USER, SMTPServer, free_port
-from servers import HookReceiver
 
 SCHEMA = Path(__file__).parent.parent / "watcher" / "notify" / "webhook.schema.json"
 SECRET = "sk-proj-secret-7c41e2"  # an API key the configuration takes from the environment

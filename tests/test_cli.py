@@ -17,9 +17,9 @@ from pathlib import Path
 import click
 import pytest
 from click.testing import CliRunner
-from watcher.cli import cli
 
 from fixturepaths import DEMO_DATA
+from watcher.cli import cli
 
 FIX = Path(__file__).parent / "fixtures"
 ROOT = Path(__file__).resolve().parent.parent

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from watcher.config import load_config
 from watcher.durations import parse_duration
 from watcher.errors import ConfigError

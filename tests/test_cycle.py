@@ -6,13 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
+
+from fixturepaths import fixture_path
 from watcher.config import parse_config
 from watcher.cycle import run_cycle, verdicts
 from watcher.evidence import Outcome, Verdict
 from watcher.fetch import Fetcher
 from watcher.store import Store
-
-from fixturepaths import fixture_path
 
 BEFORE = json.dumps({"object": "list", "data": [
     {"id": "gpt-image-1", "object": "model", "created": 1745000000, "owned_by": "system"},
@@ -62,6 +62,7 @@ def test_release_is_recorded_with_full_provenance(http_server, tmp_path, fetcher
     assert '"gpt-image-2"' in r["excerpt"]
     assert r["first_probe_run_id"] and r["first_snapshot_id"]
     from sqlalchemy import select
+
     from watcher.store import schema as S
     with store.engine.connect() as conn:
         run = conn.execute(select(S.probe_runs).where(S.probe_runs.c.id == r["first_probe_run_id"])).one()

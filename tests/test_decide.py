@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import pytest
+
 from watcher.decide import ProbeFacts, ReleaseState, decide_verdict, due_notices, release_changes
 from watcher.evidence import Authority, SignalRow, Verdict
 
@@ -21,10 +23,13 @@ SOURCES = [Src("spec"), Src("sdk"), Src("gateway", Authority.THIRD_PARTY), Src("
            Src("page/gpt-image-2", target="gpt-image-2"), Src("page/gpt-4o", target="gpt-4o")]
 
 
+SEEN = datetime(2026, 5, 5, 12, 0)
+
+
 def live(source, level, authority="first_party"):
     return SignalRow(source=source, target="gpt-image-2", model_id="gpt-image-2", level=level,
                      evidence_type="spec_value", excerpt="enum", location="a.b", url="https://x",
-                     authority=authority, first_seen=None)
+                     authority=authority, first_seen=SEEN)
 
 
 def test_confirmed_when_a_first_party_source_lists_it_even_if_another_is_down():
@@ -80,7 +85,7 @@ def facts(**kw):
 
 def row(level="confirmed", target="gpt-image-2"):
     return SignalRow(source="spec", target=target, model_id=target, level=level, evidence_type="spec_value",
-                     excerpt="enum", location="a.b", url="https://x", authority="first_party", first_seen=None)
+                     excerpt="enum", location="a.b", url="https://x", authority="first_party", first_seen=SEEN)
 
 
 def test_first_confirmed_evidence_is_a_release_then_others_corroborate():

@@ -12,17 +12,17 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+
 import watcher.notify as notify_mod
 import watcher.store.sql as sql_mod
+from conftest import SMTPServer, free_port
+from servers import HookReceiver
+from tcpproxy import TCPProxy
 from watcher.clock import utcnow
 from watcher.config import load_config
 from watcher.cycle import owner_id
 from watcher.notify import deliver_due
 from watcher.store import Store, outbox
-
-from conftest import SMTPServer, free_port
-from servers import HookReceiver
-from tcpproxy import TCPProxy
 
 AFTER = json.dumps({"object": "list", "data": [{"id": "gpt-image-2", "object": "model", "created": 2}]}).encode()
 BEFORE = json.dumps({"object": "list", "data": [{"id": "gpt-image-1", "object": "model", "created": 1}]}).encode()

@@ -10,12 +10,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
 import watcher
+from servers import FixtureServer
 from watcher.config import SourceConfig
 from watcher.evidence import Authority, Outcome
 from watcher.fetch import Fetcher, FetchResult
-
-from servers import FixtureServer
 
 MB = 1024 * 1024
 SECRET_HEADER = "sk-header-secret-4f9a"

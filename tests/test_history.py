@@ -25,6 +25,9 @@ import feedparser
 import pytest
 from bs4 import BeautifulSoup
 from click.testing import CliRunner
+
+from fixturepaths import DEMO_DATA
+from servers import FixtureServer
 from watcher.cli import cli
 from watcher.clock import utcnow
 from watcher.config import load_config, parse_config
@@ -36,9 +39,6 @@ from watcher.store import Probe, Store, runs
 from watcher.views.explain import explain
 from watcher.views.feed import atom_feed
 from watcher.views.report import render_report, report
-
-from fixturepaths import DEMO_DATA
-from servers import FixtureServer
 
 OPENAI = Path(__file__).parent / "fixtures" / "openai"
 PY_BEFORE = (DEMO_DATA / "openai-python" / "image_model-2025-12-16-9dc1d1a0.py").read_bytes()
@@ -348,7 +348,7 @@ def history_min() -> int:
 
 def _run_on_terminal(cmd: list[str], env: dict[str, str]) -> tuple[str, str, int]:
     """Run with stdout and stderr on pseudo-terminals, draining both while it runs."""
-    masters, slaves = zip(*(pty.openpty() for _ in range(2)))
+    masters, slaves = zip(*(pty.openpty() for _ in range(2)), strict=True)
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=slaves[0], stderr=slaves[1], env=env)
     for fd in slaves:
         os.close(fd)
@@ -589,6 +589,7 @@ def test_upgrading_a_database_with_history_from_0001_keeps_it_and_prunes(tmp_pat
     """0002 indexes the references prune deletes by and takes the foreign key off last_probe_run_id
     (SQLite by copying the table): the history, the one-live-row index and the other keys survive."""
     from sqlalchemy import inspect
+
     from watcher.store import migrate
 
     # The history is written by today's code, then the schema taken back to 0001 (today's code writes

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from watcher.config import parse_config
 from watcher.cycle import run_cycle
 from watcher.evidence import SIGNALS_PER_TYPE_MAX, Outcome, Verdict

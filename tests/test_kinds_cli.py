@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from watcher.cli import cli
-from watcher.sources import get, names
 
 from fixturepaths import DEMO_DATA
+from watcher.cli import cli
+from watcher.sources import get, names
 
 FIX = Path(__file__).parent / "fixtures"
 DOCS = FIX / "openai" / "developers-docs"

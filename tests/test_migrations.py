@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
+
 from watcher.store import Store, migrate
 from watcher.store.schema import HEAD_REVISION, add_partial_indexes, metadata
 

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select, update
+
+from servers import FixtureServer, HookReceiver
 from watcher.clock import utcnow
 from watcher.config import load_config
 from watcher.cycle import run_cycle
@@ -25,8 +27,6 @@ from watcher.evidence import Outcome
 from watcher.fetch import Fetcher
 from watcher.store import Probe, Store
 from watcher.store import schema as S
-
-from servers import FixtureServer, HookReceiver
 
 DBS = ["sqlite", "postgresql"]
 MODELS = json.dumps({"object": "list", "data": [{"id": "gpt-image-2", "object": "model"}]}).encode()

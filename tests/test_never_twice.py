@@ -20,16 +20,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+
 import watcher.notify as notify_mod
+from servers import HookReceiver
+from tcpproxy import TCPProxy
 from watcher.clock import utcnow
 from watcher.config import load_config
 from watcher.decide import Notice
 from watcher.errors import StoreError
 from watcher.notify import deliver_due, enqueue
 from watcher.store import Store, outbox
-
-from servers import HookReceiver
-from tcpproxy import TCPProxy
 
 DBS = ["sqlite", "postgresql"]
 

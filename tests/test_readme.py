@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from watcher.config import parse_config
 
 if sys.version_info >= (3, 11):

@@ -20,15 +20,15 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+
+from fixturepaths import DEMO_DATA
+from servers import HookReceiver
 from watcher import notify, sources
 from watcher.config import load_config
 from watcher.cycle import owner_id, run_cycle
 from watcher.fetch import Fetcher
 from watcher.notify import deliver_due, make_hook
 from watcher.store import Store, outbox
-
-from fixturepaths import DEMO_DATA
-from servers import HookReceiver
 
 DOCS = Path(__file__).parent / "fixtures" / "openai" / "developers-docs"
 SDK = DEMO_DATA  # the SDK captures live once, in the demo bundle
@@ -146,6 +146,7 @@ def a_minute_passes(store: Store) -> None:
     """The corroboration grace runs out: what waits in the outbox is due now. (The outbox compares with the
     database's clock, PostgreSQL's own on PostgreSQL, so the notices move rather than the clock.)"""
     from sqlalchemy import select, update
+
     from watcher.store import schema as S
 
     N = S.notices

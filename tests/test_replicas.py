@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from watcher.store import Store
-from watcher.store import schema as S
 
 from servers import HookReceiver
+from watcher.store import Store
+from watcher.store import schema as S
 
 pytestmark = pytest.mark.slow
 

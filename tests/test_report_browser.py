@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from watcher.cli import cli
 
 from servers import FixtureServer
 from test_history import HOSTILE, record_release
+from watcher.cli import cli
 
 pytestmark = pytest.mark.slow
 

@@ -15,13 +15,13 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from fixturepaths import fixture_path
 from watcher.errors import ParseError
 from watcher.evidence import SIGNALS_PER_TYPE_MAX, EvidenceType, Signal, Signals
 from watcher.sources import Anchor, Document, _text, describe, get, names, parser
 from watcher.targets import Matcher
 from watcher.text import EXCERPT_MAX, decode, is_html
-
-from fixturepaths import fixture_path
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -10,6 +10,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+
+from servers import FixtureServer
 from watcher import logs
 from watcher.challenge import is_challenge
 from watcher.config import SourceConfig
@@ -20,8 +22,6 @@ from watcher.logs import add_secrets
 from watcher.sources import Document, get
 from watcher.targets import Matcher
 from watcher.text import EXCERPT_MAX, clean, clip, decode, oneline, redact_values, safe, safe_line
-
-from servers import FixtureServer
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CHANGELOG = FIXTURES / "openai" / "developers-docs" / "changelog-2026-07-22.md"

@@ -12,6 +12,11 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+
+from conftest import SMTPServer
+from servers import HookReceiver
+from test_alerts import AFTER, cycle_and_deliver, write_config
+from test_channels import SDK, channel, delivery, mail, make_config
 from watcher import notify
 from watcher.config import load_config
 from watcher.cycle import owner_id
@@ -20,11 +25,6 @@ from watcher.notify import deliver_due
 from watcher.notify.channels import send
 from watcher.notify.render import human_link, render
 from watcher.store import Store, outbox
-
-from conftest import SMTPServer
-from servers import HookReceiver
-from test_alerts import AFTER, cycle_and_deliver, write_config
-from test_channels import SDK, channel, delivery, mail, make_config
 
 SNAPSHOT = "gpt-image-2-2026-04-21"
 BOTH = 'ImageModel: TypeAlias = Literal["gpt-image-1", "gpt-image-2", "gpt-image-2-2026-04-21"]'

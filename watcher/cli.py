@@ -18,19 +18,23 @@ from __future__ import annotations
 import csv
 import json
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from functools import wraps
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from . import __version__
 from . import sources as kinds_registry
 from .durations import compact, offset
-from .errors import WatcherError
+from .errors import BacktestError, WatcherError
 from .text import oneline
+
+if TYPE_CHECKING:
+    from .config import Config
+    from .store import Store
 
 EXIT_UNREAD = 5
 CHECK_EXIT = {"confirmed": 0, "mentioned": 10, "no_evidence": 11, "unknown": 12}
@@ -71,11 +75,11 @@ class Ctx:
     def __init__(self, config_path: str | None, verbose: int) -> None:
         self.config_path = config_path
         self.verbose = verbose
-        self._config = None
-        self._store = None
+        self._config: Config | None = None
+        self._store: Store | None = None
 
     @property
-    def config(self):  # type: ignore[no-untyped-def]
+    def config(self) -> Config:
         if self._config is None:
             from .config import load_config
             from .logs import add_secrets
@@ -85,7 +89,7 @@ class Ctx:
         return self._config
 
     @property
-    def store(self):  # type: ignore[no-untyped-def]
+    def store(self) -> Store:
         if self._store is None:
             from .store import Store
 
@@ -267,7 +271,7 @@ def alerts(ctx: click.Context, state: str | None, channel: str | None, limit: in
 
     `alerts retry` re-queues failed notices; `alerts dismiss` gives up on them."""
     if ctx.invoked_subcommand is None:
-        _list_alerts(ctx.find_object(Ctx), state, channel, limit, fmt)
+        _list_alerts(ctx.obj, state, channel, limit, fmt)
 
 
 @alerts.command("retry")
@@ -456,6 +460,7 @@ def history(obj: Ctx, target: str | None, source: str | None, level: str | None,
     if progress is None and total <= PROGRESS_MIN:
         show = False
     found = obj.store.iter_signals(f) if fmt == "table" else obj.store.iter_signal_values(f, HISTORY_FIELDS)
+    rows: list[Any]  # signal rows (the table reads them by column name)
     if show:
         with click.progressbar(found, length=total, label="reading signals", file=sys.stderr) as bar:
             if fmt != "table":
@@ -497,11 +502,11 @@ def _stream_history(rows: Any, fmt: str) -> None:
         writer.writerow(fields)
         writer.writerows(rows)
     elif fmt == "jsonl":
-        out.writelines(encode(dict(zip(fields, r))) + "\n" for r in rows)
+        out.writelines(encode(dict(zip(fields, r, strict=True))) + "\n" for r in rows)
     else:
         first = True
         for r in rows:
-            out.write(("[\n" if first else ",\n") + encode(dict(zip(fields, r))))
+            out.write(("[\n" if first else ",\n") + encode(dict(zip(fields, r, strict=True))))
             first = False
         out.write("[]\n" if first else "\n]\n")
     out.flush()
@@ -719,11 +724,11 @@ def backtest(clone: str | None, path: str | None, folder: str | None, kind: str,
     ids = list(dict.fromkeys(t.lower() for t in targets)) or ["gpt-image-2"]
     try:
         versions = bt.git_versions(clone, path) if clone else bt.dir_versions(folder)  # type: ignore[arg-type]
-    except bt.BacktestError as exc:
+    except BacktestError as exc:
         raise click.UsageError(str(exc)) from None
     count = [0]
 
-    def counted(vs):  # type: ignore[no-untyped-def]
+    def counted(vs: Iterable[bt.Version]) -> Iterator[bt.Version]:
         for v in vs:
             count[0] += 1
             yield v
@@ -737,7 +742,9 @@ def backtest(clone: str | None, path: str | None, folder: str | None, kind: str,
     if fmt == "json":
         click.echo(json.dumps([e.as_dict() for e in events if isinstance(e, bt.Change)], indent=2))
         return
-    short = (lambda c: c[:12]) if clone else (lambda c: c)
+    def short(commit: str) -> str:
+        return commit[:12] if clone else commit
+
     rows = [[e.date, short(e.commit), e.target, e.level or "null (vanished)", ""] if isinstance(e, bt.Change)
             else [e.date, short(e.commit), "-", "unreadable", oneline(e.error, 70)] for e in events]
     click.echo(_table(rows, ["date", "commit", "target", "level", "note"]))
@@ -1029,7 +1036,7 @@ def _table(rows: Sequence[Sequence[Any]], headers: Sequence[str], width: int | N
     if width:
         # Free text (notes, excerpts, URLs) gives way first, from the right; then short values such as
         # outcomes; the first column, which names the row, last of all. None below its header or 8.
-        least = [min(w, max(len(h), 8)) for w, h in zip(widths, headers)]
+        least = [min(w, max(len(h), 8)) for w, h in zip(widths, headers, strict=False)]
         short = [max(len(r[i]) for r in cells[1:]) <= 16 for i in range(len(widths))]
         passes = [[i for i in range(1, len(widths)) if not short[i]], [i for i in range(1, len(widths)) if short[i]],
                   [0]]
@@ -1039,8 +1046,8 @@ def _table(rows: Sequence[Sequence[Any]], headers: Sequence[str], width: int | N
                 cut = max(0, min(excess, widths[i] - least[i]))
                 widths[i] -= cut
                 excess -= cut
-        cells = [[c if len(c) <= w else c[: w - 1] + "…" for c, w in zip(r, widths)] for r in cells]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
+        cells = [[c if len(c) <= w else c[: w - 1] + "…" for c, w in zip(r, widths, strict=False)] for r in cells]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)).rstrip() for r in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 

@@ -184,7 +184,7 @@ def _evidence(row: SignalRow, source: str) -> dict[str, Any]:
     return {"source": source, "url": row.url, "level": row.level,
             "evidence_type": row.evidence_type, "excerpt": row.excerpt,
             "location": row.location, "model_id": row.model_id,
-            "first_seen": first.isoformat() + "Z" if first is not None else None}
+            "first_seen": first.isoformat() + "Z"}
 
 
 def _newly_confirmed(f: ProbeFacts) -> dict[str, list[SignalRow]]:

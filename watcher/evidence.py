@@ -129,14 +129,14 @@ class SignalRow:
 
     source: str  # the source's name
     target: str
-    model_id: str | None
+    model_id: str
     level: str  # a Level's value
     evidence_type: str  # an EvidenceType's value
-    excerpt: str | None
-    location: str | None
+    excerpt: str
+    location: str
     url: str
     authority: str  # an Authority's value
-    first_seen: datetime | None
+    first_seen: datetime
     id: int | None = None  # the row's id; None for a row this probe is inserting
     published: str | None = None  # the date the source gives for it, when it gives one
     last_seen: datetime | None = None  # the last answer that showed it

@@ -92,7 +92,7 @@ def _range(start: int, stop: int) -> str:
     return f"{first}" if length == 1 else f"{first},{length}"
 
 
-class _Grouped(difflib.SequenceMatcher):
+class _Grouped(difflib.SequenceMatcher[str]):
     """difflib's hunk grouping over opcodes computed elsewhere."""
 
     def __init__(self, ops: list[tuple[str, int, int, int, int]]) -> None:

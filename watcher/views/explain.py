@@ -3,6 +3,7 @@ the diff against the source's previous document; and the stored document itself 
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -68,7 +69,8 @@ class Explanation:
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready: times as ISO 8601 UTC."""
-        return _jsonable(asdict(self))
+        out: dict[str, Any] = _jsonable(asdict(self))
+        return out
 
 
 def explain(store: Store, signal_id: int, *, context_lines: int = 2, max_diff_lines: int = 60) -> Explanation | None:
@@ -131,7 +133,7 @@ def stored_document(store: Store, signal_id: int, *, context_lines: int | None =
         return None
     row, snapshot, note, body = p.signal, p.snapshot, p.snapshot_note, p.body
     first = _shown(p.first_run)
-    text = decode(body, snapshot.content_type) if body is not None and snapshot else None  # type: ignore[union-attr]
+    text = decode(body, snapshot.content_type) if body is not None and snapshot else None
     context = None
     if text is not None and context_lines is not None:
         context = find_context(text, row.excerpt, row.model_id, row.location, Matcher([row.target]), context_lines)
@@ -148,7 +150,7 @@ def find_context(text: str, excerpt: str, model_id: str, location: str, matcher:
     """The lines of `text` around the evidence. Tried in turn: the excerpt's words in order (white space
     may differ); the model id after the location's words, found in order (a JSON path, a heading); the
     occurrence of the model id with the most of the excerpt's words nearby."""
-    hits = [m for n, m in zip(range(2000), matcher.find(text)) if m.model_id == model_id.lower()]
+    hits = [m for m in itertools.islice(matcher.find(text), 2000) if m.model_id == model_id.lower()]
     span, how = _find_excerpt(text, excerpt), "excerpt"
     if span is not None:  # the model id inside the excerpt, if it is there, is the line to look at
         span = next(((m.start, m.end) for m in hits if span[0] <= m.start < span[1]), span)

@@ -104,4 +104,5 @@ def atom_feed(store: Store, *, limit: int = 100, target: str | None = None, now:
             sub(entry, "link", href=e["link"], rel="alternate")
         sub(entry, "category", term=e["category"])
         sub(entry, "content", e["text"], type="text")
-    return ET.tostring(feed, encoding="utf-8", xml_declaration=True) + b"\n"
+    data: bytes = ET.tostring(feed, encoding="utf-8", xml_declaration=True)
+    return data + b"\n"

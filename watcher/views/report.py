@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from .. import __version__
 from ..clock import iso, utcnow
 from ..durations import offset
-from ..evidence import Authority, Outcome
+from ..evidence import Authority, Outcome, SignalRow
 from ..store import Store, redact_url
 from ..store.queries import report_counts
 from ..text import safe
@@ -121,7 +121,7 @@ def report(config: Config, store: Store, *, now: datetime | None = None) -> Repo
     live_by: dict[str, list[EvidenceRow]] = {t: [] for t in targets}
     live_per_source: Counter[str] = Counter()
     for r in live:
-        live_by.setdefault(r["target"], []).append(_evidence(r))
+        live_by.setdefault(r.target, []).append(_live_evidence(r))
     counts = report_counts(store, targets, vanished_shown=VANISHED_SHOWN)
     live_per_source.update(counts.live_per_source)
     gone = {t: [_evidence(asdict(r)) for r in rows] for t, rows in counts.vanished.items()}
@@ -157,6 +157,15 @@ def _evidence(r: dict[str, Any]) -> EvidenceRow:
                        evidence_type=r["evidence_type"], model_id=r["model_id"], excerpt=safe(r["excerpt"]),
                        location=safe(r["location"]), published=r["published"], first_seen=r["first_seen"],
                        last_seen=r["last_seen"], vanished_at=r["vanished_at"])
+
+
+def _live_evidence(r: SignalRow) -> EvidenceRow:
+    """A live signal (as the verdicts read it) as the report shows it."""
+    assert r.id is not None and r.last_seen is not None  # read from the table, so it has them
+    return EvidenceRow(id=r.id, source=r.source, url=r.url, authority=r.authority, level=r.level,
+                       evidence_type=r.evidence_type, model_id=r.model_id, excerpt=safe(r.excerpt),
+                       location=safe(r.location), published=r.published, first_seen=r.first_seen,
+                       last_seen=r.last_seen, vanished_at=None)
 
 
 def _chart(tl: Timeline, now: datetime) -> tuple[datetime | None, datetime | None, tuple[ChartRow, ...]]:

@@ -41,11 +41,12 @@ class Timeline:
 
     def as_dict(self) -> dict[str, Any]:
         first_mentioned, first_confirmed = self.first("mentioned"), self.first("confirmed")
-        return _jsonable({
+        out: dict[str, Any] = _jsonable({
             "target": self.target,
             "first_public": asdict(first_mentioned) if first_mentioned else None,
             "first_confirmed": asdict(first_confirmed) if first_confirmed else None,
             "entries": [asdict(e) for e in self.entries]})
+        return out
 
 
 def timeline(store: Store, target: str) -> Timeline:
