@@ -29,9 +29,7 @@ from ..errors import DeliveryError, StoreError, WatcherError
 from ..evidence import Authority
 
 if TYPE_CHECKING:
-    from sqlalchemy import Connection
-
-    from ..store import Probe, ProbeHook, ProbeRecord, SourceRow, Store
+    from ..store import Probe, ProbeHook, ProbeRecord, SourceRow, Store, Transaction
     from ..store.outbox import ClaimedNotice
 
 log = logging.getLogger(__name__)
@@ -72,7 +70,7 @@ def make_hook(config: Config) -> ProbeHook:
     channels = [c for c in config.channels if c.configured]
     families = [t.family for t in config.targets if t.family]
 
-    def hook(conn: Connection, src: SourceRow, record: ProbeRecord, probe: Probe) -> None:
+    def hook(conn: Transaction, src: SourceRow, record: ProbeRecord, probe: Probe) -> None:
         targets = sorted({r.target for r in record.added} | {r.target for r in record.vanished})
         if not targets:  # unchanged evidence (the common case: a 304) needs no query; only health can change
             facts = _facts(src, record, probe, configured, {}, frozenset(), frozenset(), {}, {}, frozenset())
@@ -126,7 +124,7 @@ def _enqueue_due(conn: Any, src: SourceRow, facts: ProbeFacts, channels: Sequenc
         enqueue(conn, channels, notices, probe.started_at)
 
 
-def _discover(conn: Connection, record: ProbeRecord, configured: frozenset[str], families: Sequence[str],
+def _discover(conn: Transaction, record: ProbeRecord, configured: frozenset[str], families: Sequence[str],
               now: datetime) -> dict[str, str]:
     """Ids first seen through a family become targets of their own; returns those new in this probe."""
     import fnmatch
@@ -147,7 +145,7 @@ def _discover(conn: Connection, record: ProbeRecord, configured: frozenset[str],
     return new
 
 
-def enqueue(conn: Connection, channels: Sequence[ChannelConfig], notices: Sequence[Notice], now: datetime) -> int:
+def enqueue(conn: Transaction, channels: Sequence[ChannelConfig], notices: Sequence[Notice], now: datetime) -> int:
     """Put notices in the outbox, one per channel that takes them. A corroboration first tries to join its
     release, if that release still waits to be sent on the channel (sources confirming in one cycle or
     daemon batch make one release naming them all); else it waits CORROBORATION_GRACE, or until the
@@ -365,7 +363,7 @@ MARK_RETRY_MAX = 5.0
 MARK_MARGIN = 5.0  # stop retrying this long before the claim runs out: another dispatcher may then take it
 
 
-def _mark(store: Store, fn: Callable[[Connection], object], d: Delivery, held_until: float) -> None:
+def _mark(store: Store, fn: Callable[[Transaction], object], d: Delivery, held_until: float) -> None:
     """Record the outcome of a send, retrying while the database is away and the claim still holds.
 
     Given up (the database away for about CLAIM_TTL), the notice stays claimed until the claim runs out

@@ -144,7 +144,10 @@ def _guard(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 # Called inside the probe's transaction with what changed, so notices become due atomically.
-ProbeHook = Callable[[Connection, "SourceRow", ProbeRecord, Probe], None]
+# The open transaction a hook and the outbox functions work in; named here so that code outside store/
+# can type it without importing SQLAlchemy (tests/test_layout.py).
+Transaction = Connection
+ProbeHook = Callable[[Transaction, "SourceRow", ProbeRecord, Probe], None]
 
 
 @dataclass(frozen=True)
