@@ -354,3 +354,49 @@ def test_a_family_watching_the_changelog_discovers_each_new_id_once_and_announce
         run_once(cfg, receiver)
     told_ = [(h.json()["kind"], h.json()["target"]) for h in at(receiver, "/hook")]
     assert sorted(told_) == [("discovered", "gpt-image-2"), ("release", "gpt-image-2")], told_
+
+
+@pytest.mark.slow
+def test_the_daemon_names_every_source_that_confirms_at_the_moment_of_the_release(http_server, receiver, tmp_path):
+    """Six sources on their own schedules (every 30 s, spread at start-up) change together: the first probe that
+    sees the model opens the release, the daemon probes the other five at once (their last answers are older
+    than BURST_FRESH), and the one release names all six; no corroboration follows."""
+    from watcher.daemon import BURST_FRESH
+
+    before = json.dumps({"object": "list", "data": [{"id": "gpt-image-1", "object": "model"}]}).encode()
+    after = json.dumps({"object": "list", "data": [{"id": "gpt-image-1", "object": "model"},
+                                                   {"id": "gpt-image-2", "object": "model"}]}).encode()
+    names = [f"m{i}" for i in range(6)]
+    for n in names:
+        http_server.route(f"/{n}", before, content_type="application/json")
+    text = f'database_url = "sqlite:///{tmp_path}/w.db"\njitter = 0\n[[targets]]\nid = "gpt-image-2"\n'
+    for i, n in enumerate(names):
+        every = "2s" if i == 0 else "30s"  # m0 is the one that notices; the others are not due for a while
+        text += (f'[[sources]]\nname = "{n}"\nkind = "models_api"\nurl = "{http_server.url("/" + n)}"\n'
+                 f'every = "{every}"\ntimeout = "2s"\n')
+    text += f'[[channels]]\nname = "hook"\ntype = "webhook"\nurl = "{receiver.url("/hook")}"\n'
+    cfg = tmp_path / "watcher.toml"
+    cfg.write_text(text)
+    proc = subprocess.Popen([sys.executable, "-m", "watcher", "--config", str(cfg), "run"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ})
+    try:
+        deadline = time.monotonic() + 20
+        while min(http_server.hits(f"/{n}") for n in names) < 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(BURST_FRESH + 0.5)
+        assert [http_server.hits(f"/{n}") for n in names[1:]] == [1] * 5  # not due again for a while
+        for n in names:
+            http_server.route(f"/{n}", after, content_type="application/json")
+        receiver.wait_for(1, timeout=15)
+        time.sleep(3)  # more probes of m0: nothing more may arrive
+        (hook,) = at(receiver, "/hook")
+        body = hook.json()
+        assert body["kind"] == "release" and body["details"]["confirmed_by"] == names
+        store = Store(f"sqlite:///{tmp_path}/w.db", migrate=False)
+        with store.engine.connect() as conn:
+            assert [n["kind"] for n in outbox.list_notices(conn)] == ["release"]
+        store.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out
