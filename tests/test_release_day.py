@@ -156,6 +156,28 @@ def a_minute_passes(store: Store) -> None:
                 next_attempt_at=at - timedelta(seconds=notify.CORROBORATION_GRACE + 1)))
 
 
+MODELS_BEFORE = json.dumps({"object": "list", "data": [{"id": "gpt-image-1", "object": "model"}]}).encode()
+MODELS_AFTER = json.dumps({"object": "list", "data": [{"id": "gpt-image-1", "object": "model"},
+                                                      {"id": "gpt-image-2", "object": "model"}]}).encode()
+
+
+def start_daemon(tmp_path: Path, http_server, receiver, every: dict[str, str], slack: bool = True
+                 ) -> subprocess.Popen:
+    """`watcher run` over models_api sources (name -> interval), each serving the list before the release."""
+    text = f'database_url = "sqlite:///{tmp_path}/w.db"\njitter = 0\n[[targets]]\nid = "gpt-image-2"\n'
+    for n, interval in every.items():
+        http_server.route(f"/{n}", MODELS_BEFORE, content_type="application/json")
+        text += (f'[[sources]]\nname = "{n}"\nkind = "models_api"\nurl = "{http_server.url("/" + n)}"\n'
+                 f'every = "{interval}"\ntimeout = "2s"\n')
+    if slack:
+        text += f'[[channels]]\nname = "slack"\ntype = "slack"\nwebhook_url = "{receiver.url("/slack")}"\n'
+    text += f'[[channels]]\nname = "hook"\ntype = "webhook"\nurl = "{receiver.url("/hook")}"\n'
+    cfg = tmp_path / "watcher.toml"
+    cfg.write_text(text)
+    return subprocess.Popen([sys.executable, "-m", "watcher", "--config", str(cfg), "run"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ})
+
+
 @pytest.fixture
 def receiver():
     with HookReceiver() as r:
@@ -264,29 +286,15 @@ def test_two_replicas_confirming_in_the_same_moment_make_one_release_per_channel
 @pytest.mark.slow
 def test_the_daemon_sends_one_release_per_channel_when_six_sources_confirm_within_three_seconds(
         http_server, receiver, tmp_path):
-    before = json.dumps({"object": "list", "data": [{"id": "gpt-image-1", "object": "model"}]}).encode()
-    after = json.dumps({"object": "list", "data": [{"id": "gpt-image-1", "object": "model"},
-                                                   {"id": "gpt-image-2", "object": "model"}]}).encode()
     names = [f"m{i}" for i in range(6)]
-    for n in names:
-        http_server.route(f"/{n}", before, content_type="application/json")
-    text = f'database_url = "sqlite:///{tmp_path}/w.db"\njitter = 0\n[[targets]]\nid = "gpt-image-2"\n'
-    for n in names:
-        text += (f'[[sources]]\nname = "{n}"\nkind = "models_api"\nurl = "{http_server.url("/" + n)}"\n'
-                 'every = "1s"\ntimeout = "2s"\n')
-    text += (f'[[channels]]\nname = "slack"\ntype = "slack"\nwebhook_url = "{receiver.url("/slack")}"\n'
-             f'[[channels]]\nname = "hook"\ntype = "webhook"\nurl = "{receiver.url("/hook")}"\n')
-    cfg = tmp_path / "watcher.toml"
-    cfg.write_text(text)
-    proc = subprocess.Popen([sys.executable, "-m", "watcher", "--config", str(cfg), "run"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ})
+    proc = start_daemon(tmp_path, http_server, receiver, {n: "1s" for n in names})
     try:
         deadline = time.monotonic() + 20
         while min(http_server.hits(f"/{n}") for n in names) < 2 and time.monotonic() < deadline:
             time.sleep(0.1)
         for i in range(0, 6, 2):  # two sources a second, for three seconds
             for n in names[i:i + 2]:
-                http_server.route(f"/{n}", after, content_type="application/json")
+                http_server.route(f"/{n}", MODELS_AFTER, content_type="application/json")
             time.sleep(1.0)
         receiver.wait_for(2, timeout=10)
         store = Store(f"sqlite:///{tmp_path}/w.db", migrate=False)
@@ -363,22 +371,10 @@ def test_the_daemon_names_every_source_that_confirms_at_the_moment_of_the_releas
     than BURST_FRESH), and the one release names all six; no corroboration follows."""
     from watcher.daemon import BURST_FRESH
 
-    before = json.dumps({"object": "list", "data": [{"id": "gpt-image-1", "object": "model"}]}).encode()
-    after = json.dumps({"object": "list", "data": [{"id": "gpt-image-1", "object": "model"},
-                                                   {"id": "gpt-image-2", "object": "model"}]}).encode()
     names = [f"m{i}" for i in range(6)]
-    for n in names:
-        http_server.route(f"/{n}", before, content_type="application/json")
-    text = f'database_url = "sqlite:///{tmp_path}/w.db"\njitter = 0\n[[targets]]\nid = "gpt-image-2"\n'
-    for i, n in enumerate(names):
-        every = "2s" if i == 0 else "30s"  # m0 is the one that notices; the others are not due for a while
-        text += (f'[[sources]]\nname = "{n}"\nkind = "models_api"\nurl = "{http_server.url("/" + n)}"\n'
-                 f'every = "{every}"\ntimeout = "2s"\n')
-    text += f'[[channels]]\nname = "hook"\ntype = "webhook"\nurl = "{receiver.url("/hook")}"\n'
-    cfg = tmp_path / "watcher.toml"
-    cfg.write_text(text)
-    proc = subprocess.Popen([sys.executable, "-m", "watcher", "--config", str(cfg), "run"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ})
+    # m0 is the one that notices; the others are not due again for a while
+    proc = start_daemon(tmp_path, http_server, receiver, {n: "2s" if n == "m0" else "30s" for n in names},
+                        slack=False)
     try:
         deadline = time.monotonic() + 20
         while min(http_server.hits(f"/{n}") for n in names) < 1 and time.monotonic() < deadline:
@@ -386,7 +382,7 @@ def test_the_daemon_names_every_source_that_confirms_at_the_moment_of_the_releas
         time.sleep(BURST_FRESH + 0.5)
         assert [http_server.hits(f"/{n}") for n in names[1:]] == [1] * 5  # not due again for a while
         for n in names:
-            http_server.route(f"/{n}", after, content_type="application/json")
+            http_server.route(f"/{n}", MODELS_AFTER, content_type="application/json")
         receiver.wait_for(1, timeout=15)
         time.sleep(3)  # more probes of m0: nothing more may arrive
         (hook,) = at(receiver, "/hook")
