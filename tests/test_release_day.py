@@ -20,10 +20,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-
 from fixturepaths import DEMO_DATA
 from servers import HookReceiver
-from watcher import notify, sources
+
+from watcher import notify
 from watcher.config import load_config
 from watcher.cycle import owner_id, run_cycle
 from watcher.fetch import Fetcher
@@ -50,7 +50,7 @@ def _model_page() -> bytes:
             .replace("GPT Image 1.5", "GPT Image 2").replace("gpt-image-1.5", "gpt-image-2").encode())
 
 
-# name, kind, path, the day before, release day. The models index and the guide need their kinds.
+# name, kind, path, the day before, release day
 DOC_SOURCES = [
     ("changelog", "changelog", "/api/docs/changelog.md", _changelog("### Apr 15"), _changelog("### Apr 21")),
     ("pricing", "pricing_page", "/api/docs/pricing.md",
@@ -64,8 +64,8 @@ DOC_SOURCES = [
      (DOCS / "guides-image-generation-d4e9eef.md").read_text().replace("gpt-image-2", "gpt-image-1.5").encode(),
      (DOCS / "guides-image-generation-d4e9eef.md").read_bytes()),
 ]
-# Until a docs kind exists, a real SDK file stands in for it (the SDKs changed two weeks later; here they
-# change with the docs, which makes the same burst).
+# Real SDK files for the tests that need sources of a second shape (the SDKs changed two weeks later; here
+# they change with the docs, which makes the same burst).
 STAND_INS = [
     ("python-sdk", "sdk_types", "/src/openai/types/image_model.py",
      (SDK / "openai-python/image_model-2025-12-16-9dc1d1a0.py").read_bytes(),
@@ -74,11 +74,6 @@ STAND_INS = [
      (SDK / "openai-node/images-2026-05-04-f711b1c0.ts").read_bytes(),
      (SDK / "openai-node/images-2026-05-07-c9db1d60.ts").read_bytes()),
 ]
-
-
-def day_sources():  # type: ignore[no-untyped-def]
-    have = [s for s in DOC_SOURCES if s[1] in sources.names()]
-    return have + STAND_INS[: len(DOC_SOURCES) - len(have)]
 
 
 def serve(server, srcs, day: int) -> None:
@@ -187,7 +182,7 @@ def receiver():
 @pytest.mark.parametrize("database", ["sqlite", "postgresql"])
 def test_a_cron_run_where_every_docs_page_changes_at_once_sends_one_release_per_channel(
         http_server, receiver, smtp_server, tmp_path, monkeypatch, request, database):
-    srcs = day_sources()
+    srcs = DOC_SOURCES
     serve(http_server, srcs, 0)
     db = request.getfixturevalue("pg_url") if database == "postgresql" else None
     cfg = write_config(tmp_path, http_server, receiver, smtp_server, srcs, db=db)

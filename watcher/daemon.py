@@ -22,8 +22,7 @@ from .config import Config
 from .cycle import owner_id, run_cycle
 from .errors import StoreError, WatcherError
 from .notify import Dispatcher, make_hook
-from .store import Store
-from .store import locks
+from .store import Store, locks
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +114,7 @@ def run_daemon(config: Config, *, stop: threading.Event | None = None, metrics_a
             dispatcher.poll()
         except WatcherError as exc:
             log.error("delivering notices: %s", exc)
-        except Exception:  # noqa: BLE001 - the daemon outlives a bad look; the notices stay pending
+        except Exception:
             log.exception("delivering notices failed")
 
     rows = store.sync_sources(config.sources)
@@ -128,7 +127,7 @@ def run_daemon(config: Config, *, stop: threading.Event | None = None, metrics_a
         except StoreError as exc:
             log.error("source %s: %s (the probe will run again at its next interval)", name, exc)
             return
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("source %s: probe failed", name)
             return
         if any(r.added for r in report.sources):
@@ -157,7 +156,7 @@ def run_daemon(config: Config, *, stop: threading.Event | None = None, metrics_a
             log.info("a release opened at %s: probing the %d other sources now", name, len(others))
             run_cycle(config, store, fetcher, names=others, owner=owner, hook=hook, compute_verdicts=False,
                       rows=rows)
-        except Exception:  # noqa: BLE001 - the release still goes out with the sources it has
+        except Exception:
             log.exception("probing the release burst failed")
         finally:
             bursting.clear()
