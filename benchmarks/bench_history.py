@@ -37,7 +37,7 @@ from sqlalchemy import func, select, text  # noqa: E402
 
 from watcher.clock import utcnow  # noqa: E402
 from watcher.evidence import Outcome  # noqa: E402
-from watcher.history import render_report, report  # noqa: E402
+from watcher.views.report import render_report, report  # noqa: E402
 from watcher.store import HistoryFilter  # noqa: E402
 from watcher.store import Probe, SourceRow, Store, redact_url  # noqa: E402
 from watcher.store import schema as S  # noqa: E402
@@ -72,7 +72,7 @@ def timed(cmd: list[str], repeat: int) -> tuple[float, list[float]]:
 def import_times(url: str) -> dict[str, float]:
     """Cumulative import time (ms) of the modules `watcher history` loads, from python -X importtime."""
     driver = "import psycopg; " if url.startswith("postgresql") else "import sqlite3; "
-    code = f"{driver}import watcher.cli, watcher.store, watcher.history"
+    code = f"{driver}import watcher.cli, watcher.store, watcher.views.report"
     err = subprocess.run([sys.executable, "-X", "importtime", "-c", code], capture_output=True, text=True,
                          env=ENV, check=True).stderr
     cumulative: dict[str, float] = {}

@@ -1,4 +1,6 @@
-"""The `watcher` command as a user runs it: a real process, a real loopback server, a real database."""
+"""The `watcher` command as a user runs it, against a real loopback server and a real database. Most calls run
+in-process through click's CliRunner (the same entry point, argument parsing, output and exit codes); the
+README's first commands and a broken configuration's exit code also run as real processes (`real`)."""
 
 from __future__ import annotations
 
@@ -9,10 +11,12 @@ import os
 import re
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
 import pytest
+from click.testing import CliRunner
 from fixturepaths import DEMO_DATA
 
 from watcher.cli import cli
@@ -25,10 +29,26 @@ SPEC_MAY = FIX / "openai/openai-openapi/openapi-2026-05-13-5162af9.yaml"
 SPEC_AUG = FIX / "openai/openai-openapi/openapi-2026-08-20-b8d775d.yaml"
 
 
-def watcher(cfg: Path | None, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+@dataclass(frozen=True)
+class Ran:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def watcher(cfg: Path | None, *args: str, env: dict[str, str | None] | None = None) -> Ran:
+    """`watcher [--config cfg] args` in this process; `env` values of None unset a variable."""
     pre = ["--config", str(cfg)] if cfg else []
-    return subprocess.run([sys.executable, "-m", "watcher", *pre, *args], capture_output=True, text=True,
-                          timeout=120, env={**os.environ, **(env or {})})
+    r = CliRunner().invoke(cli, [*pre, *args], env=env, catch_exceptions=False)
+    return Ran(r.exit_code, r.stdout, r.stderr)
+
+
+def real(cfg: Path | None, *args: str, env: dict[str, str] | None = None) -> Ran:
+    """`python -m watcher [--config cfg] args` as a separate process: the smoke tests of the real command."""
+    pre = ["--config", str(cfg)] if cfg else []
+    r = subprocess.run([sys.executable, "-m", "watcher", *pre, *args], capture_output=True, text=True,
+                       timeout=120, env={**os.environ, **(env or {})})
+    return Ran(r.returncode, r.stdout, r.stderr)
 
 
 def write(tmp_path: Path, server, sources: list[tuple[str, str, str]], extra: str = "") -> Path:
@@ -44,11 +64,11 @@ def write(tmp_path: Path, server, sources: list[tuple[str, str, str]], extra: st
 def test_run_once_status_history_and_check_tell_the_story(http_server, tmp_path):
     http_server.route("/image_model.py", PY_BEFORE)
     cfg = write(tmp_path, http_server, [("py", "sdk_types", "/image_model.py")])
-    r = watcher(cfg, "run", "--once")
+    r = real(cfg, "run", "--once")
     assert r.returncode == 0, r.stderr
     assert re.search(r"^py\s+ok\s+200\s+0\b", r.stdout, re.M)
     assert "gpt-image-2: no first-party evidence" in r.stdout
-    assert watcher(cfg, "check", "gpt-image-2").returncode == 11
+    assert real(cfg, "check", "gpt-image-2").returncode == 11
 
     http_server.route("/image_model.py", PY_AFTER)
     r = watcher(cfg, "run", "--once")
@@ -93,9 +113,7 @@ def test_not_configured_sources_are_shown_and_do_not_fail_the_run(http_server, t
     http_server.route("/image_model.py", PY_BEFORE)
     cfg = write(tmp_path, http_server, [("py", "sdk_types", "/image_model.py"),
                                         ("api", "models_api", "https://api.openai.com/v1/models?k=${NO_SUCH_KEY}")])
-    env = {k: v for k, v in os.environ.items() if k != "NO_SUCH_KEY"}
-    r = subprocess.run([sys.executable, "-m", "watcher", "--config", str(cfg), "run", "--once"], env=env,
-                       capture_output=True, text=True, timeout=60)
+    r = watcher(cfg, "run", "--once", env={"NO_SUCH_KEY": None})
     assert r.returncode == 0
     assert re.search(r"^api\s+not_configured\s.*NO_SUCH_KEY", r.stdout, re.M)
     src = watcher(cfg, "sources").stdout
@@ -105,21 +123,20 @@ def test_not_configured_sources_are_shown_and_do_not_fail_the_run(http_server, t
 def test_a_broken_config_exits_3_naming_file_and_key(tmp_path):
     p = tmp_path / "bad.toml"
     p.write_text('[[sources]]\nname = "x"\nkind = "rss"\nurl = "https://example.com"\n')
-    r = watcher(p, "status")
+    r = real(p, "status")
     assert r.returncode == 3
     from watcher.sources import names
 
     assert r.stderr.strip() == f"watcher: {p}: sources.x.kind: unknown kind 'rss'; allowed: {', '.join(names())}"
     assert "sdk_types" in names() and "changelog" in names()
-    r = subprocess.run([sys.executable, "-m", "watcher", "status"], capture_output=True, text=True, timeout=60,
-                       env={**os.environ, "WATCHER_CONFIG": str(tmp_path / "missing.toml")})
+    r = watcher(None, "status", env={"WATCHER_CONFIG": str(tmp_path / "missing.toml")})
     assert r.returncode == 3 and "missing.toml" in r.stderr
 
 
 @pytest.mark.parametrize("spec, level", [(SPEC_MAY, "mentioned"), (SPEC_AUG, "confirmed")])
-def test_scan_reads_a_local_file_without_network_or_database(tmp_path, spec, level):
-    r = subprocess.run([sys.executable, "-m", "watcher", "scan", str(spec), "--kind", "openapi_spec",
-                        "--format", "json"], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+def test_scan_reads_a_local_file_without_network_or_database(tmp_path, monkeypatch, spec, level):
+    monkeypatch.chdir(tmp_path)
+    r = watcher(None, "scan", str(spec), "--kind", "openapi_spec", "--format", "json")
     assert r.returncode == 0, r.stderr
     rows = json.loads(r.stdout)
     assert level in {x["level"] for x in rows}

@@ -165,3 +165,13 @@ def test_a_new_kind_module_is_accepted_with_its_own_keys_and_their_checks(tmp_pa
     # another kind does not accept that key
     with pytest.raises(ConfigError, match="max_lines"):
         load_config(write(tmp_path, BASE.replace('kind = "sdk_types"', 'kind = "sdk_types"\nmax_lines = 40')), env={})
+
+
+def test_an_unknown_source_name_is_the_trees_usage_error_listing_the_configured_ones():
+    from watcher.errors import BacktestError, UnknownNameError, WatcherError
+
+    config = load_config(ROOT / "config" / "watcher.toml", env={})
+    with pytest.raises(UnknownNameError, match=r"unknown source 'no-such-source'; configured: .*openapi") as info:
+        config.source("no-such-source")
+    assert isinstance(info.value, WatcherError) and info.value.exit_code == 2
+    assert issubclass(BacktestError, WatcherError) and BacktestError.exit_code == 2

@@ -25,10 +25,9 @@ import feedparser
 import pytest
 from bs4 import BeautifulSoup
 from click.testing import CliRunner
-
 from fixturepaths import DEMO_DATA
 from servers import FixtureServer
-from watcher import history
+
 from watcher.cli import cli
 from watcher.clock import utcnow
 from watcher.config import load_config, parse_config
@@ -37,6 +36,9 @@ from watcher.evidence import EvidenceType, Outcome, Signal
 from watcher.fetch import Fetcher
 from watcher.notify import make_hook
 from watcher.store import Probe, Store, runs
+from watcher.views.explain import explain
+from watcher.views.feed import atom_feed
+from watcher.views.report import render_report, report
 
 OPENAI = Path(__file__).parent / "fixtures" / "openai"
 PY_BEFORE = (DEMO_DATA / "openai-python" / "image_model-2025-12-16-9dc1d1a0.py").read_bytes()
@@ -171,7 +173,7 @@ def test_explain_of_a_3mb_spec_keeps_to_the_hunks_that_name_the_model_id(world):
     config, store = world
     sid = signal_id(store, "openai-openapi", "spec_value")
     t0 = time.perf_counter()
-    e = history.explain(store, sid)
+    e = explain(store, sid)
     elapsed = time.perf_counter() - t0
     assert e is not None and e.diff is not None and e.context is not None
     assert e.context.found_by == "location"  # the JSON path walked down the YAML to the enum
@@ -197,7 +199,7 @@ def test_explain_of_evidence_found_in_the_stored_copy_read_again_survives_prune(
     sid = store.history()[0]["id"]
     runs.prune(store, utcnow() - timedelta(days=90))
     assert store.count("probe_runs") == 2  # the run that read the document, and the change
-    e = history.explain(store, sid)
+    e = explain(store, sid)
     assert e is not None and e.first_run is not None and e.first_run.outcome == "not_modified"
     assert e.snapshot is not None and e.snapshot.content_hash == hashlib.sha256(doc).hexdigest()
     assert e.snapshot_note is not None and "parsed again" in e.snapshot_note
@@ -266,7 +268,9 @@ def test_history_json_is_one_array_with_a_record_per_line(world):
     lines = out.splitlines()
     assert code == 0 and lines[0] == "[" and lines[-1] == "]" and len(lines) == store.count("signals") + 2
     assert [json.loads(line.rstrip(",")) for line in lines[1:-1]] == json.loads(out)
-    from watcher.clock import iso  # stored times are formatted directly, exactly as iso() would
+    from watcher.clock import (
+        iso,  # stored times are formatted directly, exactly as iso() would
+    )
 
     assert [(r["first_seen"], r["last_seen"], r["vanished_at"]) for r in json.loads(out)] == [
         (iso(r["first_seen"]), iso(r["last_seen"]), iso(r["vanished_at"])) for r in store.history()]
@@ -436,7 +440,7 @@ def test_report_renders_10000_signals_quickly(tmp_path):
     store.record_probe(src, Probe(Outcome.OK, utcnow(), 5, 200, 10, body=b"x", signals=[
         _signal(f"row {i} <b>bold?</b>") for i in range(10_000)]), every=900)
     t0 = time.perf_counter()
-    html = history.render_report(history.report(load_config(config, env={}), store))
+    html = render_report(report(load_config(config, env={}), store))
     elapsed = time.perf_counter() - t0
     assert html.count("&lt;b&gt;bold?&lt;/b&gt;") == 20_000  # excerpt and location, escaped
     assert elapsed < 5, f"report of 10,000 signals took {elapsed:.1f} s"
@@ -465,7 +469,7 @@ def test_feed_is_valid_atom_with_stable_ids_links_and_times(world, tmp_path):
     updated = [e.updated_parsed for e in entries]
     assert updated == sorted(updated, reverse=True)
     # the same evidence keeps its id from one run to the next, so a reader shows it once
-    again = feedparser.parse(history.atom_feed(store))
+    again = feedparser.parse(atom_feed(store))
     assert [e.id for e in again.entries] == [e.id for e in entries]
 
 
@@ -532,7 +536,7 @@ def test_prune_removes_unchanged_runs_and_orphan_documents_never_evidence(tmp_pa
                                 "newest of its source": 1}
     assert store.history() == before_history  # evidence untouched
 
-    e = history.explain(store, sid)
+    e = explain(store, sid)
     assert e is not None and e.first_run is not None and e.first_run.http_status == 200
     assert e.snapshot is not None and e.snapshot.content_hash == hashlib.sha256(b"B\ngpt-image-2\n").hexdigest()
     assert e.diff is not None and e.diff.base_snapshot.content_hash == hashlib.sha256(b"A\n").hexdigest()
@@ -563,7 +567,7 @@ def test_a_change_recorded_while_pruning_keeps_the_document_it_is_compared_again
     assert res.runs_removed == 38 and res.kept_because == {"read a document a change is compared against": 1,
                                                            "newest of its source": 1}
     assert res.snapshots_removed == 0
-    e = history.explain(store, store.history()[0]["id"])
+    e = explain(store, store.history()[0]["id"])
     assert e is not None and e.diff is not None
     assert e.diff.base_snapshot.content_hash == hashlib.sha256(b"A\n").hexdigest()
 
@@ -612,7 +616,7 @@ def test_upgrading_a_database_with_history_from_0001_keeps_it_and_prunes(tmp_pat
     assert store.history() == before
     res = runs.prune(store, utcnow() - timedelta(days=90))
     assert res.runs_removed == 27 and store.history() == before  # 0-8 and 11-28; 9 is what 10 is diffed against
-    e = history.explain(store, before[0]["id"])
+    e = explain(store, before[0]["id"])
     assert e is not None and e.diff is not None and "+gpt-image-2" in e.diff.lines
     store.close()
 
@@ -631,3 +635,18 @@ def test_prune_command_reports_what_it_removed(tmp_path):
     assert store.count("probe_runs") == 1 and store.count("snapshots") == 1  # the newest run is kept
     code, out = run(config, "prune", "--older-than", "soon")
     assert code == 2 and "--older-than" in out
+
+
+def test_a_database_failure_in_a_view_is_a_store_error_naming_the_database(tmp_path):
+    """The read side's queries pass the store's one boundary: a damaged database is a StoreError (exit 4)
+    naming the database and the driver's reason, never a raw SQLAlchemy exception."""
+    from watcher.errors import StoreError
+    from watcher.views.timeline import timeline
+
+    store = Store(f"sqlite:///{tmp_path}/w.db")
+    with store.write() as conn:
+        conn.exec_driver_sql("DROP TABLE signals")
+    for view in (lambda: explain(store, 1), lambda: timeline(store, "gpt-image-2"), lambda: atom_feed(store)):
+        with pytest.raises(StoreError, match=r"^database sqlite:///.*w\.db: .*no such table: signals") as info:
+            view()
+        assert info.value.exit_code == 4

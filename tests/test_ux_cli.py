@@ -16,7 +16,8 @@ import httpx
 import pytest
 from conftest import free_port
 from test_alerts import AFTER, BEFORE, stop, write_config
-from test_cli import PY_AFTER, PY_BEFORE, SPEC_AUG, watcher, write
+from test_cli import PY_AFTER, PY_BEFORE, SPEC_AUG, write
+from test_cli import real as watcher  # log lines on stderr and exit codes of a real process
 
 TRACEBACK = "Traceback (most recent call last)"
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .errors import ParseError, WatcherError
+from .errors import BacktestError, ParseError
 from .evidence import Level
 from .sources import Document, get
 from .targets import Matcher
@@ -28,12 +28,6 @@ from .text import oneline
 
 _FEW = 4  # fewer versions than this are parsed in this process, whatever `jobs` says
 _NAME_DATE = re.compile(r"(?<!\d)(\d{4})-(\d{2})-(\d{2})(?!\d)")
-
-
-class BacktestError(WatcherError):
-    """The history cannot be walked: not a git repository, a path that never existed. A usage error."""
-
-    exit_code = 2
 
 
 @dataclass(frozen=True)

@@ -53,15 +53,15 @@ def _errors(fn: F) -> F:
             click.echo(f"watcher: {exc}", err=True)
             sys.exit(exc.exit_code)
         except Exception as exc:
-            from sqlalchemy.exc import SQLAlchemyError
+            from .store import database_reason
 
-            if not isinstance(exc, SQLAlchemyError):
+            reason = database_reason(exc)
+            if reason is None:
                 raise
             from .errors import StoreError
             from .logs import redact
 
-            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-            click.echo(f"watcher: database: {redact(reason[0] if reason else type(exc).__name__)}", err=True)
+            click.echo(f"watcher: database: {redact(reason)}", err=True)
             sys.exit(StoreError.exit_code)
 
     return wrapper  # type: ignore[return-value]
@@ -652,17 +652,14 @@ def db_downgrade(obj: Ctx, revision: str, yes: bool) -> None:
 
 @contextmanager
 def _revision_errors(revision: str) -> Iterator[None]:
-    """Alembic's CommandError (an unknown or ambiguous revision) as a usage error naming the known ones."""
-    from alembic.util import CommandError
+    """An unknown or ambiguous revision as a usage error naming the known ones."""
+    from .store.migrate import RevisionError, known_revisions, revision_errors
 
     try:
-        yield
-    except CommandError as exc:
-        from alembic.script import ScriptDirectory
-
-        from .store.migrate import script_location
-
-        revs = [r.revision for r in ScriptDirectory(script_location()).walk_revisions()][::-1]
+        with revision_errors():
+            yield
+    except RevisionError as exc:
+        revs = known_revisions()
         raise click.BadParameter(f"{revision!r}: {exc}; known revisions: base, {', '.join(revs)}, head",
                                  param_hint="REVISION") from None
 
@@ -785,7 +782,7 @@ def explain(obj: Ctx, signal_id: int, fmt: str, around: int, diff_lines: int) ->
     evidence type, the probe run that first read it (time, HTTP status, outcome, bytes, duration), the
     stored document's content hash, the excerpt in context, and the diff from the source's previous
     document, limited to the hunks that name the model id. Times: local zone (text), UTC (JSON)."""
-    from .history import explain as explain_signal
+    from .views.explain import explain as explain_signal
 
     e = explain_signal(obj.store, signal_id, context_lines=around, max_diff_lines=diff_lines)
     if e is None:
@@ -856,7 +853,7 @@ def show(obj: Ctx, signal_id: int, around: int | None, raw: bool) -> None:
     to stderr, so stdout is the document alone: `watcher show 12 > spec.yaml`. --context N narrows it
     to the lines around the evidence."""
     from .clock import local
-    from .history import stored_document
+    from .views.explain import stored_document
 
     if raw and around is not None:
         raise click.UsageError("--raw prints the whole stored document; leave out --context")
@@ -893,7 +890,7 @@ def timeline(obj: Ctx, target: str, fmt: str) -> None:
     """When each source first showed TARGET at each level (mentioned, confirmed), oldest first, with
     its authority: since when is it public, and who says so. Table times are local; JSON is UTC."""
     from .clock import local
-    from .history import timeline as target_timeline
+    from .views.timeline import timeline as target_timeline
 
     tl = target_timeline(obj.store, target)
     if fmt == "json":
@@ -928,8 +925,8 @@ def timeline(obj: Ctx, target: str, fmt: str) -> None:
 def report(obj: Ctx, out: str) -> None:
     """Write one static HTML page: each target's verdict and the evidence behind it, a timeline across
     sources, and the sources' health. No script, no external file: open it anywhere, mail it, archive it."""
-    from .history import render_report
-    from .history import report as report_data
+    from .views.report import render_report
+    from .views.report import report as report_data
 
     html = render_report(report_data(obj.config, obj.store), obj.config.templates_dir)
     _write(out, html.encode())
@@ -946,7 +943,7 @@ def report(obj: Ctx, out: str) -> None:
 def feed(obj: Ctx, out: str, target: str | None, limit: int) -> None:
     """Write an Atom feed of the newest evidence (signals) and notices, for a feed reader. Entry ids are
     stable tag: URIs, so a reader shows each piece of evidence once."""
-    from .history import atom_feed
+    from .views.feed import atom_feed
 
     if target is not None:
         _one_of(target.lower(), _target_names(obj), "--target")

@@ -151,7 +151,9 @@ class Config:
         for s in self.sources:
             if s.name == name:
                 return s
-        raise KeyError(name)
+        from .errors import UnknownNameError
+
+        raise UnknownNameError(f"unknown source {name!r}; configured: {', '.join(x.name for x in self.sources)}")
 
 
 # Keys each table accepts; anything else is rejected by name.

@@ -63,3 +63,16 @@ class UnknownKindError(WatcherError):
     """A source kind no module declares (a config names it as ConfigError, the CLI as a usage error)."""
 
     exit_code = 2
+
+
+class UnknownNameError(WatcherError, LookupError):
+    """A name that nothing configured or declared carries (a source name asked of the configuration). A usage
+    error, listing the known names; a LookupError too, as a dict's KeyError would have been."""
+
+    exit_code = 2
+
+
+class BacktestError(WatcherError):
+    """The history cannot be walked: not a git repository, a path that never existed. A usage error."""
+
+    exit_code = 2

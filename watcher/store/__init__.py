@@ -12,13 +12,27 @@ import threading
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from functools import wraps
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from functools import wraps
 from typing import Any
 
-from sqlalchemy import (Connection, DateTime, Engine, Select, String, bindparam, create_engine, event, func, insert,
-                        or_, select, type_coerce, update)
+from sqlalchemy import (
+    Connection,
+    DateTime,
+    Engine,
+    Select,
+    String,
+    bindparam,
+    create_engine,
+    event,
+    func,
+    insert,
+    or_,
+    select,
+    type_coerce,
+    update,
+)
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 
 from ..errors import StoreError
@@ -108,15 +122,23 @@ def content_hash(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
 
 
+@contextmanager
+def wrap_exceptions(url: str) -> Iterator[None]:
+    """The store's boundary, the one place a database failure becomes a StoreError: it names the database
+    (without its password) and the driver's first line, and says whether the database was unreachable."""
+    try:
+        yield
+    except SQLAlchemyError as exc:
+        raise StoreError(f"database {redact_url(url)}: {_reason(exc)}", unreachable=_unreachable(exc)) from None
+
+
 def _guard(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """The store's boundary: a database failure becomes a StoreError naming the database."""
+    """A Store method inside `wrap_exceptions` for its database."""
 
     @wraps(fn)
     def wrapper(self: Store, *args: Any, **kwargs: Any) -> Any:
-        try:
+        with wrap_exceptions(self.url):
             return fn(self, *args, **kwargs)
-        except SQLAlchemyError as exc:
-            raise StoreError(f"database {redact_url(self.url)}: {_reason(exc)}") from None
 
     return wrapper
 
@@ -263,12 +285,11 @@ class Store:
         self.url = url
         self._write_lock = threading.Lock()
         try:
-            self.engine: Engine = _engine(url)
-            self.dialect = self.engine.dialect.name
-            if migrate:
-                self.ensure_schema()
-        except SQLAlchemyError as exc:
-            raise StoreError(f"database {redact_url(url)}: {_reason(exc)}") from None
+            with wrap_exceptions(url):
+                self.engine: Engine = _engine(url)
+                self.dialect = self.engine.dialect.name
+                if migrate:
+                    self.ensure_schema()
         except ImportError as exc:  # a dialect SQLAlchemy knows, whose driver is not installed
             raise StoreError(f"database {redact_url(url)}: its driver is not installed ({exc.name or exc}); "
                              "supported: sqlite, postgresql+psycopg (pip install "
@@ -567,14 +588,11 @@ class Store:
         sig, src = S.signals, S.sources
         q = f.where(select(sig, src.c.name.label("source")).join(src, src.c.id == sig.c.source_id))
         q = q.order_by(sig.c.first_seen, sig.c.id)
-        try:
-            with self.engine.connect() as conn:
-                result = conn.execution_options(stream_results=True, yield_per=batch).execute(q)
-                for part in result.partitions():
-                    for r in part:
-                        yield dict(r._mapping)
-        except SQLAlchemyError as exc:
-            raise StoreError(f"database {redact_url(self.url)}: {_reason(exc)}") from None
+        with wrap_exceptions(self.url), self.engine.connect() as conn:
+            result = conn.execution_options(stream_results=True, yield_per=batch).execute(q)
+            for part in result.partitions():
+                for r in part:
+                    yield dict(r._mapping)
 
     def iter_signal_values(self, f: HistoryFilter, fields: Sequence[str], *, batch: int = 1000
                            ) -> Iterator[tuple[Any, ...]]:
@@ -594,20 +612,17 @@ class Store:
             cols.append(col)
         q = f.where(select(*cols).select_from(sig.join(src, src.c.id == sig.c.source_id)))
         q = q.order_by(sig.c.first_seen, sig.c.id)
-        try:
-            with self.engine.connect() as conn:
-                result = conn.execution_options(stream_results=True, yield_per=batch).execute(q)
-                for part in result.partitions():
-                    for r in part:
-                        if not times:
-                            yield tuple(r)
-                            continue
-                        row = list(r)
-                        for i in times:
-                            row[i] = _iso_utc(row[i])
-                        yield tuple(row)
-        except SQLAlchemyError as exc:
-            raise StoreError(f"database {redact_url(self.url)}: {_reason(exc)}") from None
+        with wrap_exceptions(self.url), self.engine.connect() as conn:
+            result = conn.execution_options(stream_results=True, yield_per=batch).execute(q)
+            for part in result.partitions():
+                for r in part:
+                    if not times:
+                        yield tuple(r)
+                        continue
+                    row = list(r)
+                    for i in times:
+                        row[i] = _iso_utc(row[i])
+                    yield tuple(row)
 
     @_guard
     def discovered_targets(self) -> list[str]:
@@ -665,18 +680,14 @@ class Store:
         # SQLite's busy handler, which sleeps in growing steps (other processes still use it).
         sqlite = self.dialect == "sqlite"
         lock = self._write_lock if sqlite else contextlib.nullcontext()
-        try:
-            with lock, self.engine.connect() as conn:
-                _begin.immediate = sqlite
-                try:
-                    trans = conn.begin()
-                finally:
-                    _begin.immediate = False
-                with trans:
-                    yield conn
-        except SQLAlchemyError as exc:
-            raise StoreError(f"database {redact_url(self.url)}: {_reason(exc)}", unreachable=_unreachable(exc)) \
-                from None
+        with wrap_exceptions(self.url), lock, self.engine.connect() as conn:
+            _begin.immediate = sqlite
+            try:
+                trans = conn.begin()
+            finally:
+                _begin.immediate = False
+            with trans:
+                yield conn
 
 
 class _BeginMode(threading.local):
@@ -744,6 +755,12 @@ def redact_url(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:  # noqa: BLE001 - a URL we cannot parse is shown only by its scheme
         return url.split(":", 1)[0] + "://…"
+
+
+def database_reason(exc: BaseException) -> str | None:
+    """The first line of a database failure's reason, or None when `exc` is not a database failure: how the
+    CLI reports an error that escaped the store's boundary without importing SQLAlchemy itself."""
+    return _reason(exc) if isinstance(exc, SQLAlchemyError) else None
 
 
 def _unreachable(exc: SQLAlchemyError) -> bool:

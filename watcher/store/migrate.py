@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -48,6 +50,28 @@ def current(engine: Engine) -> str | None:
         from alembic.runtime.migration import MigrationContext
 
         return MigrationContext.configure(conn).get_current_revision()
+
+
+class RevisionError(ValueError):
+    """A revision Alembic does not know (or an ambiguous one): the message names it."""
+
+
+@contextmanager
+def revision_errors() -> Iterator[None]:
+    """Alembic's CommandError as a RevisionError, so that the CLI need not import Alembic."""
+    from alembic.util import CommandError
+
+    try:
+        yield
+    except CommandError as exc:
+        raise RevisionError(str(exc)) from None
+
+
+def known_revisions() -> list[str]:
+    """Every revision, oldest first."""
+    from alembic.script import ScriptDirectory
+
+    return [r.revision for r in ScriptDirectory(script_location()).walk_revisions()][::-1]
 
 
 def head() -> str | None:

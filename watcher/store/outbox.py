@@ -163,10 +163,6 @@ def channel_health(conn: Connection) -> dict[str, dict[str, Any]]:
     return out
 
 
-def pending_count(conn: Connection, now: datetime | None = None) -> int:
-    return conn.execute(select(func.count()).select_from(N).where(N.c.state == "pending")).scalar_one()
-
-
 # ------------------------------------------------------------------ what the decider needs to know
 def confirmed_sources(conn: Connection, targets: Sequence[str], exclude_source_id: int | None = None
                       ) -> dict[str, list[str]]:
