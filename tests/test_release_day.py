@@ -23,7 +23,7 @@ import pytest
 
 from fixturepaths import DEMO_DATA
 from servers import HookReceiver
-from watcher import notify, sources
+from watcher import notify
 from watcher.config import load_config
 from watcher.cycle import owner_id, run_cycle
 from watcher.fetch import Fetcher
@@ -50,7 +50,7 @@ def _model_page() -> bytes:
             .replace("GPT Image 1.5", "GPT Image 2").replace("gpt-image-1.5", "gpt-image-2").encode())
 
 
-# name, kind, path, the day before, release day. The models index and the guide need their kinds.
+# name, kind, path, the day before, release day
 DOC_SOURCES = [
     ("changelog", "changelog", "/api/docs/changelog.md", _changelog("### Apr 15"), _changelog("### Apr 21")),
     ("pricing", "pricing_page", "/api/docs/pricing.md",
@@ -64,8 +64,8 @@ DOC_SOURCES = [
      (DOCS / "guides-image-generation-d4e9eef.md").read_text().replace("gpt-image-2", "gpt-image-1.5").encode(),
      (DOCS / "guides-image-generation-d4e9eef.md").read_bytes()),
 ]
-# Until a docs kind exists, a real SDK file stands in for it (the SDKs changed two weeks later; here they
-# change with the docs, which makes the same burst).
+# Real SDK files for the tests that need sources of a second shape (the SDKs changed two weeks later; here
+# they change with the docs, which makes the same burst).
 STAND_INS = [
     ("python-sdk", "sdk_types", "/src/openai/types/image_model.py",
      (SDK / "openai-python/image_model-2025-12-16-9dc1d1a0.py").read_bytes(),
@@ -74,11 +74,6 @@ STAND_INS = [
      (SDK / "openai-node/images-2026-05-04-f711b1c0.ts").read_bytes(),
      (SDK / "openai-node/images-2026-05-07-c9db1d60.ts").read_bytes()),
 ]
-
-
-def day_sources():  # type: ignore[no-untyped-def]
-    have = [s for s in DOC_SOURCES if s[1] in sources.names()]
-    return have + STAND_INS[: len(DOC_SOURCES) - len(have)]
 
 
 def serve(server, srcs, day: int) -> None:
@@ -156,6 +151,28 @@ def a_minute_passes(store: Store) -> None:
                 next_attempt_at=at - timedelta(seconds=notify.CORROBORATION_GRACE + 1)))
 
 
+MODELS_BEFORE = json.dumps({"object": "list", "data": [{"id": "gpt-image-1", "object": "model"}]}).encode()
+MODELS_AFTER = json.dumps({"object": "list", "data": [{"id": "gpt-image-1", "object": "model"},
+                                                      {"id": "gpt-image-2", "object": "model"}]}).encode()
+
+
+def start_daemon(tmp_path: Path, http_server, receiver, every: dict[str, str], slack: bool = True
+                 ) -> subprocess.Popen:
+    """`watcher run` over models_api sources (name -> interval), each serving the list before the release."""
+    text = f'database_url = "sqlite:///{tmp_path}/w.db"\njitter = 0\n[[targets]]\nid = "gpt-image-2"\n'
+    for n, interval in every.items():
+        http_server.route(f"/{n}", MODELS_BEFORE, content_type="application/json")
+        text += (f'[[sources]]\nname = "{n}"\nkind = "models_api"\nurl = "{http_server.url("/" + n)}"\n'
+                 f'every = "{interval}"\ntimeout = "2s"\n')
+    if slack:
+        text += f'[[channels]]\nname = "slack"\ntype = "slack"\nwebhook_url = "{receiver.url("/slack")}"\n'
+    text += f'[[channels]]\nname = "hook"\ntype = "webhook"\nurl = "{receiver.url("/hook")}"\n'
+    cfg = tmp_path / "watcher.toml"
+    cfg.write_text(text)
+    return subprocess.Popen([sys.executable, "-m", "watcher", "--config", str(cfg), "run"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ})
+
+
 @pytest.fixture
 def receiver():
     with HookReceiver() as r:
@@ -165,7 +182,7 @@ def receiver():
 @pytest.mark.parametrize("database", ["sqlite", "postgresql"])
 def test_a_cron_run_where_every_docs_page_changes_at_once_sends_one_release_per_channel(
         http_server, receiver, smtp_server, tmp_path, monkeypatch, request, database):
-    srcs = day_sources()
+    srcs = DOC_SOURCES
     serve(http_server, srcs, 0)
     db = request.getfixturevalue("pg_url") if database == "postgresql" else None
     cfg = write_config(tmp_path, http_server, receiver, smtp_server, srcs, db=db)
@@ -264,29 +281,15 @@ def test_two_replicas_confirming_in_the_same_moment_make_one_release_per_channel
 @pytest.mark.slow
 def test_the_daemon_sends_one_release_per_channel_when_six_sources_confirm_within_three_seconds(
         http_server, receiver, tmp_path):
-    before = json.dumps({"object": "list", "data": [{"id": "gpt-image-1", "object": "model"}]}).encode()
-    after = json.dumps({"object": "list", "data": [{"id": "gpt-image-1", "object": "model"},
-                                                   {"id": "gpt-image-2", "object": "model"}]}).encode()
     names = [f"m{i}" for i in range(6)]
-    for n in names:
-        http_server.route(f"/{n}", before, content_type="application/json")
-    text = f'database_url = "sqlite:///{tmp_path}/w.db"\njitter = 0\n[[targets]]\nid = "gpt-image-2"\n'
-    for n in names:
-        text += (f'[[sources]]\nname = "{n}"\nkind = "models_api"\nurl = "{http_server.url("/" + n)}"\n'
-                 'every = "1s"\ntimeout = "2s"\n')
-    text += (f'[[channels]]\nname = "slack"\ntype = "slack"\nwebhook_url = "{receiver.url("/slack")}"\n'
-             f'[[channels]]\nname = "hook"\ntype = "webhook"\nurl = "{receiver.url("/hook")}"\n')
-    cfg = tmp_path / "watcher.toml"
-    cfg.write_text(text)
-    proc = subprocess.Popen([sys.executable, "-m", "watcher", "--config", str(cfg), "run"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ})
+    proc = start_daemon(tmp_path, http_server, receiver, {n: "1s" for n in names})
     try:
         deadline = time.monotonic() + 20
         while min(http_server.hits(f"/{n}") for n in names) < 2 and time.monotonic() < deadline:
             time.sleep(0.1)
         for i in range(0, 6, 2):  # two sources a second, for three seconds
             for n in names[i:i + 2]:
-                http_server.route(f"/{n}", after, content_type="application/json")
+                http_server.route(f"/{n}", MODELS_AFTER, content_type="application/json")
             time.sleep(1.0)
         receiver.wait_for(2, timeout=10)
         store = Store(f"sqlite:///{tmp_path}/w.db", migrate=False)
@@ -354,3 +357,37 @@ def test_a_family_watching_the_changelog_discovers_each_new_id_once_and_announce
         run_once(cfg, receiver)
     told_ = [(h.json()["kind"], h.json()["target"]) for h in at(receiver, "/hook")]
     assert sorted(told_) == [("discovered", "gpt-image-2"), ("release", "gpt-image-2")], told_
+
+
+@pytest.mark.slow
+def test_the_daemon_names_every_source_that_confirms_at_the_moment_of_the_release(http_server, receiver, tmp_path):
+    """Six sources on their own schedules (every 30 s, spread at start-up) change together: the first probe that
+    sees the model opens the release, the daemon probes the other five at once (their last answers are older
+    than BURST_FRESH), and the one release names all six; no corroboration follows."""
+    from watcher.daemon import BURST_FRESH
+
+    names = [f"m{i}" for i in range(6)]
+    # m0 is the one that notices; the others are not due again for a while
+    proc = start_daemon(tmp_path, http_server, receiver, {n: "2s" if n == "m0" else "30s" for n in names},
+                        slack=False)
+    try:
+        deadline = time.monotonic() + 20
+        while min(http_server.hits(f"/{n}") for n in names) < 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(BURST_FRESH + 0.5)
+        assert [http_server.hits(f"/{n}") for n in names[1:]] == [1] * 5  # not due again for a while
+        for n in names:
+            http_server.route(f"/{n}", MODELS_AFTER, content_type="application/json")
+        receiver.wait_for(1, timeout=15)
+        time.sleep(3)  # more probes of m0: nothing more may arrive
+        (hook,) = at(receiver, "/hook")
+        body = hook.json()
+        assert body["kind"] == "release" and body["details"]["confirmed_by"] == names
+        store = Store(f"sqlite:///{tmp_path}/w.db", migrate=False)
+        with store.engine.connect() as conn:
+            assert [n["kind"] for n in outbox.list_notices(conn)] == ["release"]
+        store.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out

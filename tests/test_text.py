@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from fixturepaths import DEMO_DATA
 from servers import FixtureServer
 from watcher import logs
 from watcher.challenge import is_challenge
@@ -92,8 +93,8 @@ def test_the_real_cloudflare_challenge_is_a_challenge() -> None:
 
 
 def test_no_real_document_is_taken_for_a_challenge() -> None:
-    documents = [p for p in FIXTURES.rglob("*") if p.is_file() and p.suffix != ".toml"
-                 and p.name not in ("README.md", "cf-challenge.html")]
+    documents = [p for root in (FIXTURES, DEMO_DATA) for p in root.rglob("*") if p.is_file()
+                 and p.suffix != ".toml" and p.name not in ("README.md", "cf-challenge.html")]
     assert len(documents) > 20
     assert [p.name for p in documents if is_challenge(p.read_bytes().decode("utf-8", "replace"))] == []
 

@@ -3,6 +3,9 @@ one probe per source at a time, missed runs coalesced); notices are delivered as
 
 A restart does not stampede: each source's first run is taken from its last stored probe. SIGTERM
 and SIGINT finish the probes in flight, deliver what is due, and exit 0.
+
+Release day is a burst: when a probe opens a release, every other source is probed at once (as a cron
+run would), and the release goes out at the end of that batch naming each source that confirms it.
 """
 
 from __future__ import annotations
@@ -29,6 +32,9 @@ DISPATCH_EVERY = 1.0  # seconds between looks at the outbox (retries, and notice
 # slot stored by another replica's late probe need not agree to the millisecond. Below one half, so
 # no slot is ever probed twice.
 DUE_SLACK = 0.25
+# A release burst probes only the sources whose last answer is older than this: a fresher one is as good
+# as a new probe, and sources on short intervals are not probed twice in one of them.
+BURST_FRESH = 5.0
 
 
 def grid_trigger(every: float, jitter: float, start: datetime) -> Any:
@@ -99,12 +105,18 @@ def run_daemon(config: Config, *, stop: threading.Event | None = None, metrics_a
     hook = make_hook(config)
     dispatcher = Dispatcher(config, store, owner)  # each channel in its own thread: none waits for another
 
+    bursting = threading.Event()  # a release burst is being probed: its release must not leave yet
+    burst_lock = threading.Lock()
+    checked: set[str] = set()  # release keys whose burst this process has already probed
+
     def dispatch() -> None:
+        if bursting.is_set():
+            return  # the burst's own end delivers
         try:
             dispatcher.poll()
         except WatcherError as exc:
             log.error("delivering notices: %s", exc)
-        except Exception:  # noqa: BLE001 - the daemon outlives a bad look; the notices stay pending
+        except Exception:
             log.exception("delivering notices failed")
 
     rows = store.sync_sources(config.sources)
@@ -112,15 +124,45 @@ def run_daemon(config: Config, *, stop: threading.Event | None = None, metrics_a
     def probe(name: str) -> None:
         src = config.source(name)
         try:
-            run_cycle(config, store, fetcher, names=[name], due_only=True, owner=owner, hook=hook,
-                      compute_verdicts=False, rows=rows, due_slack=src.every * DUE_SLACK)
+            report = run_cycle(config, store, fetcher, names=[name], due_only=True, owner=owner, hook=hook,
+                               compute_verdicts=False, rows=rows, due_slack=src.every * DUE_SLACK)
         except StoreError as exc:
             log.error("source %s: %s (the probe will run again at its next interval)", name, exc)
             return
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("source %s: probe failed", name)
             return
+        if any(r.added for r in report.sources):
+            burst(name)
         dispatch()
+
+    def burst(name: str) -> None:
+        """A probe that opened a release: probe the other sources now, so the release names them all."""
+        from .store import outbox
+
+        with store.engine.connect() as conn:
+            opened = {n["key"] for n in outbox.list_notices(conn, state="pending")
+                      if n["kind"] == "release" and n["attempts"] == 0 and n["claimed_by"] is None}
+        if not opened - checked or not burst_lock.acquire(blocking=False):
+            return  # nothing newly opened, or a burst is already being probed (it takes this one along)
+        try:
+            bursting.set()
+            checked.update(opened)
+            # last_probe_at is the prober's own clock; a replica's skew only moves this freshness bound
+            fresh_since = utcnow() - timedelta(seconds=BURST_FRESH)
+            states = store.states([s.name for s in config.sources if s.name != name])
+            others = [n for n, st in states.items() if st.last_probe_at is None or st.last_probe_at < fresh_since]
+            others += [s.name for s in config.sources if s.name != name and s.name not in states]
+            if not others:
+                return
+            log.info("a release opened at %s: probing the %d other sources now", name, len(others))
+            run_cycle(config, store, fetcher, names=others, owner=owner, hook=hook, compute_verdicts=False,
+                      rows=rows)
+        except Exception:
+            log.exception("probing the release burst failed")
+        finally:
+            bursting.clear()
+            burst_lock.release()
 
     scheduler = BackgroundScheduler(
         executors={"default": ThreadPoolExecutor(8), "outbox": ThreadPoolExecutor(1)},

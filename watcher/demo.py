@@ -48,20 +48,34 @@ class Publication:
 
 
 SOURCES = (
+    DemoSource("docs-changelog", "changelog", "/api/docs/changelog.md"),
+    DemoSource("docs-pricing", "pricing_page", "/api/docs/pricing.md"),
+    DemoSource("docs-models", "model_index", "/api/docs/models.md"),
+    DemoSource("docs-image-guide", "guide_page", "/api/docs/guides/image-generation.md"),
     DemoSource("openai-python", "sdk_types", "/openai/openai-python/main/src/openai/types/image_model.py"),
-    DemoSource("openai-node", "sdk_types", "/openai/openai-node/master/src/resources/images.ts"),
+    DemoSource("openai-node", "sdk_types", "/openai/openai-node/main/src/resources/images.ts"),
     DemoSource("openai-go", "sdk_types", "/openai/openai-go/main/image.go"),
     DemoSource("openai-openapi", "openapi_spec", "/openai/openai-openapi/main/openapi.yaml"),
 )
 
-# The real documents in the order they were committed. A source is watched from its first file in the
+_DOCS = "developers-docs"
+# The real documents in the order they were published. A source is watched from its first file in the
 # bundle on: the bundle has no earlier version of it, and a 404 would rightly read as a broken source
-# (verdict unknown), not as a document without the model.
+# (verdict unknown), not as a document without the model. The docs pages before release day are the real
+# captures with gpt-image-2's lines taken out (demo_data/README.md says which).
 TIMELINE = (
     Publication("2025-12-16", "openai-python adds gpt-image-1.5 to ImageModel",
                 {"openai-python": "openai-python/image_model-2025-12-16-9dc1d1a0.py"}),
-    Publication("2026-05-04", "openai-node's images.ts, ImageModel still without gpt-image-2",
-                {"openai-node": "openai-node/images-2026-05-04-f711b1c0.ts"}),
+    Publication("2026-04-15", "the developer docs: changelog, pricing and models index, no gpt-image-2 yet",
+                {"docs-changelog": f"{_DOCS}/changelog-as-of-2026-04-15.md",
+                 "docs-pricing": f"{_DOCS}/pricing-a30a622-without-gpt-image-2.md",
+                 "docs-models": f"{_DOCS}/models-a30a622-without-gpt-image-2.md",
+                 "openai-node": "openai-node/images-2026-05-04-f711b1c0.ts"}),
+    Publication("2026-04-21", "release day on the docs: changelog entry, pricing rows, models index, the guide",
+                {"docs-changelog": f"{_DOCS}/changelog-as-of-2026-04-21.md",
+                 "docs-pricing": f"{_DOCS}/pricing-a30a622.md",
+                 "docs-models": f"{_DOCS}/models-a30a622.md",
+                 "docs-image-guide": f"{_DOCS}/guides-image-generation-d4e9eef.md"}),
     Publication("2026-05-05", "openai-python: \"update image 2\", ImageModel lists gpt-image-2",
                 {"openai-python": "openai-python/image_model-2026-05-05-0ba55d75.py"}),
     Publication("2026-05-07", "openai-node and openai-go follow",
@@ -72,7 +86,6 @@ TIMELINE = (
     Publication("2026-08-20", "the OpenAPI spec accepts gpt-image-2 as a `model` value (excerpt)",
                 {"openai-openapi": "openai-openapi/openapi-2026-08-20-b8d775d.yaml"}),
 )
-RELEASE = 2  # the index of the publication that makes the evidence appear
 
 
 def bundle_file(name: str) -> bytes:

@@ -85,10 +85,11 @@ def render(delivery: Delivery, config: Config, *, now: datetime | None = None) -
     body = _body(delivery, scrub, now or utcnow())
     text_env, slack_env = _environments(str(config.templates_dir) if config.templates_dir else None)
 
-    subject = oneline(text_env.get_template(SUBJECT_TEMPLATE).render(body), SUBJECT_MAX)
-    text = text_env.get_template(TEXT_TEMPLATE).render(body)
-    html = text_env.get_template(HTML_TEMPLATE).render(body)
-    mrkdwn = slack_env.get_template(SLACK_TEMPLATE).render(body)
+    context = dict(body, **shown_evidence(body["evidence"]))  # the webhook body keeps every block
+    subject = oneline(text_env.get_template(SUBJECT_TEMPLATE).render(context), SUBJECT_MAX)
+    text = text_env.get_template(TEXT_TEMPLATE).render(context)
+    html = text_env.get_template(HTML_TEMPLATE).render(context)
+    mrkdwn = slack_env.get_template(SLACK_TEMPLATE).render(context)
     slack = {"text": slack_escape(text), "blocks": _blocks(mrkdwn)}
     # The context was scrubbed already; scrubbing the output too keeps a secret out of template literals.
     made = f"|{iso(delivery.created_at)}|{delivery.ids[0]}" if delivery.created_at and delivery.ids else ""
@@ -152,6 +153,24 @@ def group_evidence(items: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     for block in blocks.values():
         block["model_id"] = block["model_ids"][0] if block["model_ids"] else block["model_id"]
     return list(blocks.values())
+
+
+PLACES_SHOWN = 3  # evidence blocks per source in a message people read; the webhook body has them all
+
+
+def shown_evidence(evidence: list[dict[str, Any]]) -> dict[str, Any]:
+    """What a person reads: at most PLACES_SHOWN blocks per source (`shown`), and per source how many
+    more places there are (`more`), so a guide with thirty examples is not thirty blocks of a message."""
+    shown: list[dict[str, Any]] = []
+    per: dict[Any, int] = {}
+    more: dict[Any, int] = {}
+    for e in evidence:
+        per[e["source"]] = per.get(e["source"], 0) + 1
+        if per[e["source"]] <= PLACES_SHOWN:
+            shown.append(e)
+        else:
+            more[e["source"]] = more.get(e["source"], 0) + 1
+    return {"shown": shown, "more": more}
 
 
 def _and(names: list[str]) -> str:

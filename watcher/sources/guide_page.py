@@ -62,7 +62,7 @@ def parse(doc: Document, matcher: Matcher) -> list[Signal]:
             if m is not None:
                 set_at.add(start)
                 found.add(m.target, m.model_id, EvidenceType.API_EXAMPLE, where,
-                          functools.partial(snippet, block.text, start, end, before=200, after=120))
+                          functools.partial(snippet, block.text, start, end, before=80, after=240))
         others = [m for m in id_hits(matcher, block.text) if m.start not in set_at]
         add_mentions(found, others, where, block.text)
     return found.kept
