@@ -64,7 +64,7 @@ def channel_takes(channel: ChannelConfig, kind: str, target: str | None) -> bool
 
 def make_hook(config: Config) -> ProbeHook:
     """The probe hook: decide what the stored probe made due and enqueue it in the same transaction."""
-    from ..store import outbox
+    from ..store import facts as stored
 
     configured = frozenset(config.target_ids)
     channels = [c for c in config.channels if c.configured]
@@ -81,20 +81,20 @@ def make_hook(config: Config) -> ProbeHook:
         # before we read, or waits for our commit and then reads ours.
         confirming = sorted({r.target for r in (*record.added, *record.vanished)
                              if r.confirmed and r.authority == Authority.FIRST_PARTY.value})
-        releases = outbox.lock_releases(conn, confirming, now) if confirming else {}
-        elsewhere = outbox.confirmed_sources(conn, targets, exclude_source_id=src.id)
-        here = outbox.confirmed_sources(conn, targets)
-        before = frozenset(outbox.confirmed_before(conn, src.id, confirming, record.run_id)) if confirming \
+        releases = stored.lock_releases(conn, confirming, now) if confirming else {}
+        elsewhere = stored.confirmed_sources(conn, targets, exclude_source_id=src.id)
+        here = stored.confirmed_sources(conn, targets)
+        before = frozenset(stored.confirmed_before(conn, src.id, confirming, record.run_id)) if confirming \
             else frozenset()
         fams = _discover(conn, record, configured, families, now) if families else {}
         facts = _facts(src, record, probe, configured, elsewhere,
                        frozenset(t for t, names in here.items() if src.name in names),
-                       frozenset(outbox.mentioned_before(conn, targets, record.run_id)), fams, releases, before)
+                       frozenset(stored.mentioned_before(conn, targets, record.run_id)), fams, releases, before)
         changes = release_changes(facts)
         for target, epoch in changes.opened.items():
-            outbox.set_release(conn, target, epoch=epoch, open=True, now=now)
+            stored.set_release(conn, target, epoch=epoch, open=True, now=now)
         for target in changes.closed:
-            outbox.set_release(conn, target, open=False, now=now)
+            stored.set_release(conn, target, open=False, now=now)
         _enqueue_due(conn, src, facts, channels, config, probe)
 
     return hook
@@ -114,12 +114,12 @@ def _facts(src: SourceRow, record: ProbeRecord, probe: Probe, configured: frozen
 
 def _enqueue_due(conn: Any, src: SourceRow, facts: ProbeFacts, channels: Sequence[ChannelConfig],
                  config: Config, probe: Probe) -> None:
-    from ..store import outbox
+    from ..store import facts as stored
 
     notices = due_notices(facts, alert_on=config.alert_on, failure_threshold=config.failure_threshold)
     for n in notices:
         if n.kind == "source_health":
-            outbox.set_health_alerted(conn, src.id, n.payload["state"] == "down")
+            stored.set_health_alerted(conn, src.id, n.payload["state"] == "down")
     if notices:
         enqueue(conn, channels, notices, probe.started_at)
 
@@ -129,10 +129,10 @@ def _discover(conn: Transaction, record: ProbeRecord, configured: frozenset[str]
     """Ids first seen through a family become targets of their own; returns those new in this probe."""
     import fnmatch
 
-    from ..store import outbox
+    from ..store import facts as stored
 
     new: dict[str, str] = {}
-    known = set(outbox.discovered(conn))
+    known = set(stored.discovered(conn))
     for row in record.added:
         t = row.target
         if t in configured or t in known or t in new or row.authority != Authority.FIRST_PARTY.value:
@@ -141,7 +141,7 @@ def _discover(conn: Transaction, record: ProbeRecord, configured: frozenset[str]
         if fam:
             new[t] = fam
     if new:
-        outbox.add_discovered(conn, new, now)
+        stored.add_discovered(conn, new, now)
     return new
 
 

@@ -639,10 +639,10 @@ class Store:
     @_guard
     def discovered_targets(self) -> list[str]:
         """Ids first seen through a family target, now tracked on their own."""
-        from . import outbox
+        from . import facts
 
         with self.engine.connect() as conn:
-            return outbox.discovered(conn)
+            return facts.discovered(conn)
 
     @_guard
     def notices(self, *, state: str | None = None, channel: str | None = None, limit: int = 200

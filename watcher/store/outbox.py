@@ -1,5 +1,6 @@
-"""The notice outbox in SQL: enqueue in the probe's transaction, claim, mark sent/retry/failed; and the
-targets' releases, which decide whether a confirmation is a release or a corroboration.
+"""The notice outbox in SQL: enqueue in the probe's transaction, claim, renew, mark sent/retry/failed,
+re-queue; a release still waiting absorbs the confirmations of its burst. What the decider reads about
+the evidence (who confirms a target, discovered ids, releases) is in `facts.py`.
 
 Each (channel, key) pair is unique, so a notice made due twice (a retried cycle, two replicas)
 exists once; a claim is a conditional UPDATE, so two dispatchers never hold the same notice.
@@ -16,7 +17,6 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, func, or_, select, update
 
-from ..decide import ReleaseState
 from . import schema as S
 from .sql import db_now, fit, insert_ignore
 
@@ -193,77 +193,7 @@ def channel_health(conn: Connection) -> dict[str, dict[str, Any]]:
     return out
 
 
-# ------------------------------------------------------------------ what the decider needs to know
-def confirmed_sources(conn: Connection, targets: Sequence[str], exclude_source_id: int | None = None
-                      ) -> dict[str, list[str]]:
-    """target -> names of first-party sources with live confirmed evidence for it."""
-    sig, src = S.signals, S.sources
-    q = (select(sig.c.target, src.c.name).distinct().join(src, src.c.id == sig.c.source_id)
-         .where(sig.c.target.in_(list(targets)), sig.c.vanished_at.is_(None), sig.c.level == "confirmed",
-                sig.c.authority == "first_party"))
-    if exclude_source_id is not None:
-        q = q.where(sig.c.source_id != exclude_source_id)
-    out: dict[str, list[str]] = {}
-    for t, name in conn.execute(q):
-        out.setdefault(t, []).append(name)
-    return out
-
-
-def discovered(conn: Connection) -> list[str]:
-    """Ids first seen through a family target, in the order they were found."""
-    D = S.discovered_targets
-    return [r[0] for r in conn.execute(select(D.c.target).order_by(D.c.id))]
-
-
-def add_discovered(conn: Connection, found: Mapping[str, str], now: datetime) -> None:
-    """Record ids (id -> family) as targets of their own; one a replica recorded first is kept."""
-    insert_ignore(conn, S.discovered_targets, ["target"],
-                  [dict(target=t, family=f, discovered_at=now) for t, f in found.items()])
-
-
-def set_health_alerted(conn: Connection, source_id: int, alerted: bool) -> None:
-    """Whether a 'source down' notice stands for the source's current failure streak."""
-    conn.execute(update(S.sources).where(S.sources.c.id == source_id).values(health_alerted=alerted))
-
-
-def mentioned_before(conn: Connection, targets: Sequence[str], before_run_id: int) -> set[str]:
-    sig = S.signals
-    q = select(sig.c.target).distinct().where(sig.c.target.in_(list(targets)), sig.c.authority == "first_party",
-                                              sig.c.first_probe_run_id < before_run_id)
-    return {r[0] for r in conn.execute(q)}
-
-
-# ------------------------------------------------------------------ releases: one per burst
-# One advisory lock for every release decision on PostgreSQL ("watcher.releases" as a 63-bit number): held
-# to the end of the transaction, taken before any release row is read or written, so decisions serialise
-# without the deadlocks that per-target row locks taken in different orders by batched probes could make.
-RELEASES_LOCK = 0x77617463_6872656C
-
-
-def lock_releases(conn: Connection, targets: Sequence[str], now: datetime) -> dict[str, ReleaseState]:
-    """The targets' releases, read under a lock held until the transaction ends, so that probes confirming
-    a target at the same moment (one cycle's batches, replicas) decide one after the other and each sees
-    what the one before decided. SQLite needs nothing more: a write transaction is already exclusive."""
-    R = S.releases
-    names = sorted(set(targets))
-    if not names:
-        return {}
-    if conn.dialect.name == "postgresql":
-        conn.execute(select(func.pg_advisory_xact_lock(RELEASES_LOCK)))
-    insert_ignore(conn, R, ["target"], [dict(target=t, epoch=0, open=False, changed_at=now) for t in names])
-    q = select(R.c.target, R.c.epoch, R.c.open).where(R.c.target.in_(names))
-    return {r.target: ReleaseState(epoch=r.epoch, open=bool(r.open)) for r in conn.execute(q)}
-
-
-def set_release(conn: Connection, target: str, *, epoch: int | None = None, open: bool, now: datetime) -> None:
-    """Open a target's release at `epoch`, or close it (its evidence withdrawn everywhere)."""
-    R = S.releases
-    values: dict[str, Any] = dict(open=open, changed_at=now)
-    if epoch is not None:
-        values["epoch"] = epoch
-    conn.execute(update(R).where(R.c.target == target).values(**values))
-
-
+# ------------------------------------------------------------------ a release still waiting absorbs a burst
 def absorb(conn: Connection, channel: str, key: str, *, confirmed_by: Sequence[str],
            evidence: Sequence[Mapping[str, Any]]) -> bool:
     """Add sources and their evidence to the notice (channel, key) if it is still waiting to be sent and
@@ -297,14 +227,3 @@ def corroboration_due(conn: Connection, channel: str, target: str) -> datetime |
     return conn.execute(select(func.min(N.c.next_attempt_at)).where(
         N.c.channel == channel, N.c.target == target, N.c.kind == "corroboration", N.c.state == "pending",
         or_(N.c.claimed_until.is_(None), N.c.claimed_until < now))).scalar()
-
-
-def confirmed_before(conn: Connection, source_id: int, targets: Sequence[str], run_id: int) -> set[str]:
-    """Targets the source had live confirmed evidence for before probe run `run_id` (rows that run made
-    vanish included)."""
-    sig = S.signals
-    q = select(sig.c.target).distinct().where(
-        sig.c.source_id == source_id, sig.c.target.in_(list(targets)), sig.c.level == "confirmed",
-        sig.c.first_probe_run_id < run_id,
-        or_(sig.c.vanished_at.is_(None), sig.c.vanished_probe_run_id == run_id))
-    return {r[0] for r in conn.execute(q)}
