@@ -190,6 +190,19 @@ def test_tables_fit_the_terminal_width():
     assert "openai-python" in out and "http_error" in out and "…" in out  # the note gives way, not the name
 
 
+def test_tables_count_wide_characters_as_two_columns():
+    from wcwidth import wcswidth
+
+    from watcher.cli import _table
+
+    rows = [["docs-cn", "ok", "模型发布说明：gpt-image-2 已上线" * 3], ["go", "ok", "plain"]]
+    out = _table(rows, ["source", "outcome", "note"], width=50)
+    lines = out.splitlines()
+    assert all(wcswidth(line) <= 50 for line in lines), out
+    notes = [line.index("ok") for line in lines[2:]]
+    assert len(set(notes)) == 1  # columns line up on screen, whatever the script
+
+
 def test_alerts_json_payload_is_an_object(http_server, tmp_path):
     http_server.route("/image_model.py", PY_AFTER)
     cfg = write(tmp_path, http_server, [("py", "sdk_types", "/image_model.py")],

@@ -1022,13 +1022,37 @@ def prune(obj: Ctx, older: str, dry_run: bool, yes: bool) -> None:
 
 
 # ------------------------------------------------------------------ helpers
+def _cols(text: str) -> int:
+    """The columns `text` takes on a terminal: two for a wide (CJK) character, none for a combining mark."""
+    from wcwidth import wcswidth
+
+    n = wcswidth(text)
+    return n if n >= 0 else len(text)  # a control character: the cell is cleaned text, so this is rare
+
+
+def _fit(text: str, cols: int) -> str:
+    """`text` cut to at most `cols` terminal columns, '…' marking the cut, then padded to exactly `cols`."""
+    if _cols(text) > cols:
+        from wcwidth import wcwidth
+
+        out, used = [], 0
+        for ch in text:
+            w = max(wcwidth(ch), 0)
+            if used + w > cols - 1:
+                break
+            out.append(ch)
+            used += w
+        text = "".join(out) + "…"
+    return text + " " * (cols - _cols(text))
+
+
 def _table(rows: Sequence[Sequence[Any]], headers: Sequence[str], width: int | None = None) -> str:
-    """Columns padded to fit; on a terminal (or given `width`), the widest columns are cut with '…' so
-    that a line never wraps."""
+    """Columns padded to fit, in terminal columns (wide characters count twice); on a terminal (or given
+    `width`), the widest columns are cut with '…' so that a line never wraps."""
     if not rows:
         return "(none)"
     cells = [[str(c) for c in headers]] + [["" if c is None else str(c) for c in r] for r in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    widths = [max(_cols(r[i]) for r in cells) for i in range(len(headers))]
     if width is None and sys.stdout.isatty():
         import shutil
 
@@ -1036,8 +1060,8 @@ def _table(rows: Sequence[Sequence[Any]], headers: Sequence[str], width: int | N
     if width:
         # Free text (notes, excerpts, URLs) gives way first, from the right; then short values such as
         # outcomes; the first column, which names the row, last of all. None below its header or 8.
-        least = [min(w, max(len(h), 8)) for w, h in zip(widths, headers, strict=False)]
-        short = [max(len(r[i]) for r in cells[1:]) <= 16 for i in range(len(widths))]
+        least = [min(w, max(_cols(h), 8)) for w, h in zip(widths, headers, strict=True)]
+        short = [max(_cols(r[i]) for r in cells[1:]) <= 16 for i in range(len(widths))]
         passes = [[i for i in range(1, len(widths)) if not short[i]], [i for i in range(1, len(widths)) if short[i]],
                   [0]]
         excess = sum(widths) + 2 * (len(widths) - 1) - width
@@ -1046,8 +1070,7 @@ def _table(rows: Sequence[Sequence[Any]], headers: Sequence[str], width: int | N
                 cut = max(0, min(excess, widths[i] - least[i]))
                 widths[i] -= cut
                 excess -= cut
-        cells = [[c if len(c) <= w else c[: w - 1] + "…" for c, w in zip(r, widths, strict=False)] for r in cells]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)).rstrip() for r in cells]
+    lines = ["  ".join(_fit(c, w) for c, w in zip(r, widths, strict=False)).rstrip() for r in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
