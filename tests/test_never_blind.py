@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
+from configs import source, write_config
 from servers import FixtureServer, HookReceiver
 from watcher.clock import utcnow
 from watcher.config import load_config
@@ -36,19 +37,6 @@ def db_url(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
     return f"sqlite:///{tmp_path}/w.db" if kind == "sqlite" else request.getfixturevalue("pg_url")
 
 
-def source(name: str, url: str, every: str = "1m", extra: str = "") -> str:
-    return (f'[[sources]]\nname = "{name}"\nkind = "models_api"\nurl = "{url}"\nevery = "{every}"\n'
-            f'timeout = "5s"\n{extra}')
-
-
-def write_config(tmp_path: Path, db: str, sources: str, channels: list[dict] = (), head: str = "",
-                 targets: str = '[[targets]]\nid = "gpt-image-2"\n') -> Path:
-    text = f'database_url = "{db}"\njitter = 0\n{head}\n{targets}{sources}'
-    for ch in channels:
-        text += "[[channels]]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in ch.items())
-    p = tmp_path / "watcher.toml"
-    p.write_text(text)
-    return p
 
 
 def watcher(cfg: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:

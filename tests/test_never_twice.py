@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 import watcher.notify as notify_mod
+from configs import source, write_config
 from servers import HookReceiver
 from tcpproxy import TCPProxy
 from watcher.clock import utcnow
@@ -38,13 +39,6 @@ def db_url(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
     return f"sqlite:///{tmp_path}/w.db" if kind == "sqlite" else request.getfixturevalue("pg_url")
 
 
-def write_config(tmp_path: Path, db: str, channels: list[dict], sources: str = "") -> Path:
-    text = f'database_url = "{db}"\njitter = 0\n[[targets]]\nid = "gpt-image-2"\n{sources}'
-    for ch in channels:
-        text += "[[channels]]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in ch.items())
-    p = tmp_path / "watcher.toml"
-    p.write_text(text)
-    return p
 
 
 def queue_test_notice(config, store: Store, channel: str = "hook") -> str:
@@ -123,7 +117,8 @@ def test_a_claim_never_runs_out_while_its_send_is_in_flight(tmp_path, request, m
     rec = Trickler(step=0.5, size=16)
     try:
         url = db_url(db, tmp_path, request)
-        cfg = write_config(tmp_path, url, [{"name": "hook", "type": "webhook", "url": rec.url(), "timeout": "2s"}])
+        cfg = write_config(tmp_path, url,
+                           channels=[{"name": "hook", "type": "webhook", "url": rec.url(), "timeout": "2s"}])
         config = load_config(cfg)
         store = Store(config.database_url)
         queue_test_notice(config, store)
@@ -168,7 +163,7 @@ DISPATCH_LOOP = textwrap.dedent("""
 def test_a_replica_whose_clock_is_three_minutes_fast_does_not_resend_a_notice_in_flight(tmp_path, pg_url):
     with HookReceiver(hang=6.0) as rec:
         rec.script(["hang"])  # the first POST takes 6 s to answer
-        cfg = write_config(tmp_path, pg_url, [{"name": "hook", "type": "webhook", "url": rec.url("/h"),
+        cfg = write_config(tmp_path, pg_url, channels=[{"name": "hook", "type": "webhook", "url": rec.url("/h"),
                                                "timeout": "8s"}])
         config = load_config(cfg)
         store = Store(config.database_url)
@@ -192,7 +187,7 @@ def test_a_replica_whose_clock_is_fast_does_not_take_a_lease_held_by_another(htt
     http_server.route("/v1/models", models, content_type="application/json", delay=6.0)
     src = (f'[[sources]]\nname = "models"\nkind = "models_api"\nurl = "{http_server.url("/v1/models")}"\n'
            'every = "1m"\ntimeout = "10s"\ndeadline = "10s"\n')
-    cfg = write_config(tmp_path, pg_url, [], sources=src)
+    cfg = write_config(tmp_path, pg_url, src)
     Store(pg_url).close()
     honest = subprocess.Popen([sys.executable, "-m", "watcher", "--config", str(cfg), "run", "--once"],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -236,7 +231,7 @@ def test_a_live_process_that_looks_dead_here_keeps_its_claim(tmp_path, request, 
     with HookReceiver(hang=6.0) as rec:
         rec.script(["hang"])
         cfg = write_config(tmp_path, db_url(db, tmp_path, request),
-                           [{"name": "hook", "type": "webhook", "url": rec.url("/h"), "timeout": "8s"}])
+                           channels=[{"name": "hook", "type": "webhook", "url": rec.url("/h"), "timeout": "8s"}])
         config = load_config(cfg)
         store = Store(config.database_url)
         queue_test_notice(config, store)
@@ -272,9 +267,8 @@ def test_the_sqlite_daemon_lock_is_an_os_lock_held_for_the_process_lifetime(http
 
     http_server.route("/v1/models", b'{"object": "list", "data": [{"id": "gpt-image-1", "object": "model"}]}',
                       content_type="application/json")
-    src = (f'[[sources]]\nname = "models"\nkind = "models_api"\nurl = "{http_server.url("/v1/models")}"\n'
-           'every = "1m"\n')
-    cfg = write_config(tmp_path, f"sqlite:///{tmp_path}/w.db", [], sources=src)
+    src = source("models", http_server.url("/v1/models"))
+    cfg = write_config(tmp_path, f"sqlite:///{tmp_path}/w.db", src)
     first = subprocess.Popen([sys.executable, "-m", "watcher", "--config", str(cfg), "run"],
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lock = tmp_path / "w.db.lock"
@@ -318,7 +312,7 @@ def test_database_lost_between_sent_and_marked_retries_the_mark_not_the_send(tmp
     try:
         with HookReceiver(hang=1.5) as rec:
             rec.script(["hang"])  # the POST is in flight for 1.5 s: the database goes in the meantime
-            cfg = write_config(tmp_path, db, [{"name": "hook", "type": "webhook", "url": rec.url("/h")}])
+            cfg = write_config(tmp_path, db, channels=[{"name": "hook", "type": "webhook", "url": rec.url("/h")}])
             config = load_config(cfg)
             store = Store(config.database_url)
             queue_test_notice(config, store)
@@ -354,7 +348,7 @@ def test_a_trickling_webhook_is_cut_at_its_deadline_and_never_holds_up_another_c
     before the minute, and the e-mail goes out while the webhook is still trickling."""
     rec = Trickler(step=1.0, size=60)
     try:
-        cfg = write_config(tmp_path, f"sqlite:///{tmp_path}/w.db", [
+        cfg = write_config(tmp_path, f"sqlite:///{tmp_path}/w.db", channels=[
             {"name": "hook", "type": "webhook", "url": rec.url(), "timeout": "2s"},
             {"name": "mail", "type": "email", "smtp_host": "127.0.0.1", "smtp_port": smtp_server.port,
              "security": "none", "from": "w@example.com", "to": ["t@example.com"], "timeout": "2s"}])
@@ -419,7 +413,7 @@ class TricklingSMTP:
 def test_an_smtp_server_trickling_its_greeting_is_cut_at_the_deadline(tmp_path):
     slow = TricklingSMTP()
     try:
-        cfg = write_config(tmp_path, f"sqlite:///{tmp_path}/w.db", [
+        cfg = write_config(tmp_path, f"sqlite:///{tmp_path}/w.db", channels=[
             {"name": "mail", "type": "email", "smtp_host": "127.0.0.1", "smtp_port": slow.port,
              "security": "none", "from": "w@example.com", "to": ["t@example.com"], "timeout": "2s"}])
         t0 = time.monotonic()
@@ -444,9 +438,8 @@ def test_no_send_may_outlast_the_claim():
 def test_owner_files_of_finished_processes_do_not_pile_up(http_server, tmp_path):
     http_server.route("/v1/models", b'{"object": "list", "data": [{"id": "gpt-image-1", "object": "model"}]}',
                       content_type="application/json")
-    src = (f'[[sources]]\nname = "models"\nkind = "models_api"\nurl = "{http_server.url("/v1/models")}"\n'
-           'every = "1m"\n')
-    cfg = write_config(tmp_path, f"sqlite:///{tmp_path}/w.db", [], sources=src)
+    src = source("models", http_server.url("/v1/models"))
+    cfg = write_config(tmp_path, f"sqlite:///{tmp_path}/w.db", src)
     for _ in range(3):
         r = subprocess.run([sys.executable, "-m", "watcher", "--config", str(cfg), "run", "--once"],
                            capture_output=True, text=True, timeout=60)
@@ -463,7 +456,7 @@ def test_a_channel_with_a_backlog_of_slow_sends_never_holds_up_another(tmp_path,
 
     with HookReceiver(hang=3.0) as rec:
         rec.script(["hang"] * 4)
-        cfg = write_config(tmp_path, f"sqlite:///{tmp_path}/w.db", [
+        cfg = write_config(tmp_path, f"sqlite:///{tmp_path}/w.db", channels=[
             {"name": "hook", "type": "webhook", "url": rec.url("/h"), "timeout": "1s"},
             {"name": "mail", "type": "email", "smtp_host": "127.0.0.1", "smtp_port": smtp_server.port,
              "security": "none", "from": "w@example.com", "to": ["t@example.com"]}])
@@ -497,7 +490,7 @@ def test_a_stopping_daemon_lets_go_of_a_slow_backlog_instead_of_working_through_
     with HookReceiver(hang=3.0) as rec:
         rec.script(["hang"] * 10)
         cfg = write_config(tmp_path, f"sqlite:///{tmp_path}/w.db",
-                           [{"name": "hook", "type": "webhook", "url": rec.url("/h"), "timeout": "1s"}])
+                           channels=[{"name": "hook", "type": "webhook", "url": rec.url("/h"), "timeout": "1s"}])
         config = load_config(cfg)
         store = Store(config.database_url)
         for _ in range(5):
