@@ -4,7 +4,7 @@ source health, read from the database without a probe."""
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -124,7 +124,8 @@ def report(config: Config, store: Store, *, now: datetime | None = None) -> Repo
         live_by.setdefault(r.target, []).append(_live_evidence(r))
     counts = report_counts(store, targets, vanished_shown=VANISHED_SHOWN)
     live_per_source.update(counts.live_per_source)
-    gone = {t: [_evidence(asdict(r)) for r in rows] for t, rows in counts.vanished.items()}
+    # vars(), not asdict(): asdict deep-copies every value of every row
+    gone = {t: [_evidence(vars(r)) for r in rows] for t, rows in counts.vanished.items()}
     gone_total, signals_total, runs_total = counts.vanished_total, counts.signals_total, counts.runs_total
     out = []
     for v in vs:
