@@ -94,25 +94,7 @@ class Ctx:
             from .store import Store
 
             self._store = Store(self.config.database_url)
-            _start_up_done()
         return self._store
-
-
-_gc_held = False  # set by main(), the console script; never in tests, which call `cli` itself
-
-
-def _start_up_done() -> None:
-    """The console script holds the garbage collector while it imports: start-up creates some 300,000
-    objects that live until exit (modules, classes, SQLAlchemy's constructs), and the collections they
-    would trigger can free none of them (10-15 ms of a `run --once`). Once the store is open, the heavy
-    imports are done: those objects are frozen, so later collections (a daemon's, for days) skip them,
-    and collection resumes. A command that never opens the store runs without collections: it is short,
-    and reference counting still frees everything acyclic."""
-    global _gc_held
-    if _gc_held:
-        _gc_held = False
-        gc.freeze()
-        gc.enable()
 
 
 pass_ctx = click.make_pass_decorator(Ctx)
@@ -1142,16 +1124,29 @@ def _when(value: str | None, option: str) -> datetime | None:
 def main() -> None:
     """The console script. A usage error is one line, like every other error (cron mails and journald
     keep one line per failure): `watcher: history: --type: 'bogus' is not one of: … (see --help)`."""
-    global _gc_held
-    gc.disable()  # start-up; see _start_up_done
-    _gc_held = True
+    _import_the_store()
     try:
         _main()
     finally:
         # At exit, the interpreter's last garbage collection would walk every object of every imported
-        # module (SQLAlchemy's are most of them): 40-80 ms of a 0.4 s `run --once`, for memory the OS
-        # reclaims anyway. Frozen objects are skipped by it, and still finalised as usual.
+        # module: 40-80 ms of a 0.4 s `run --once`, for memory the OS reclaims anyway. Frozen objects
+        # are skipped by it, and still finalised as usual.
         gc.freeze()
+
+
+def _import_the_store() -> None:
+    """Import the database layer with the garbage collector held, then freeze what it built.
+
+    Nearly every command opens the store, and SQLAlchemy is most of the start-up: some 200,000
+    objects (modules, classes, constructs) that live until exit. The collections their creation
+    would trigger can free none of them (10-15 ms of a `run --once`), and once frozen, later
+    collections (a daemon's, for days) skip them. Only the console script does this; tests call `cli`."""
+    gc.disable()
+    try:
+        from . import store  # noqa: F401
+    finally:
+        gc.freeze()
+        gc.enable()
 
 
 def _main() -> None:
