@@ -13,8 +13,9 @@ import pytest
 
 from watcher.errors import ParseError
 from watcher.evidence import Signal
-from watcher.sources import openapi_spec
+from watcher.sources import Document, openapi_spec
 from watcher.targets import Matcher, Target
+from watcher.text import decode
 
 SPECS = Path(__file__).parent / "fixtures" / "openai" / "openai-openapi"
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "openai" / "openai-openapi"
@@ -34,8 +35,12 @@ Outcome = list[Signal] | tuple[str, str]
 
 
 def outcome(text: str, matcher: Matcher, *, chunked: bool) -> Outcome:
+    """What the parser makes of the text's UTF-8 (chunked: as a probe reads it), or the whole walk of it."""
+    body = text.encode("utf-8", "surrogatepass")
     try:
-        return openapi_spec._parse_text(text, matcher, chunked=chunked)
+        if chunked:
+            return openapi_spec.parse(Document(body), matcher)
+        return openapi_spec._parse_text(decode(body), matcher, chunked=False)
     except ParseError as exc:
         return ("parse_error", str(exc))
 
