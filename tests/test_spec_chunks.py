@@ -251,3 +251,18 @@ def test_chunked_read_of_mutated_specs_one_after_another_gives_the_whole_walks_a
         taken += openapi_spec._chunked(text, matcher) is not None
         assert outcome(text, matcher, chunked=True) == outcome(text, matcher, chunked=False), text
     assert taken > 200  # most mutations stay in the plain shape that the chunked read answers
+
+
+def test_lines_rescanned_after_an_edit_are_the_lines_of_a_fresh_scan() -> None:
+    rng = random.Random(7)
+    base = SMALL.encode()
+    spec = (SPECS / "openapi-2024-05-13-49cf3ae6.yaml").read_bytes()
+    previous = b""
+    for _ in range(300):
+        doc = rng.choice([base, spec, previous])
+        for _ in range(rng.randint(0, 3)):  # an edit anywhere, as in a history: insert, delete, replace
+            i, j = sorted(rng.randrange(len(doc) + 1) for _ in range(2))
+            doc = doc[:i] + rng.choice([b"", b"\n", b"  x: 1\n", b"\n    Y:\n", b" ", b"#", b"\n\n  "]) + doc[j:]
+        fresh = [(m.start() + 1, m.end() - m.start() - 1) for m in openapi_spec._SHALLOW_LINE.finditer(doc)]
+        assert openapi_spec._shallow_lines(doc) == fresh
+        previous = doc

@@ -502,7 +502,7 @@ def _nothing_to_find(text: str, matcher: Matcher) -> bool:
 
 # Line breaks other than \n (libyaml counts them too), a BOM, and the Kelvin sign (a `k` to the matcher).
 _UNPLAIN = (*_OTHER_BREAKS, "\ufeff", "\u212a")
-_BOMS = (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)  # UTF-32's start with UTF-16's
+_BOMS = (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, codecs.BOM_UTF32_BE)  # UTF-32 LE's starts as UTF-16 LE's
 
 
 class _Unsure(Exception):
@@ -645,6 +645,7 @@ def _opaque(body: bytes) -> bool:
         found = o > 0 and body[o - 1] in b" \t\n[{,:"
         q = body.find(b"\\\n", q + 1)
     _opaque_chunks[body] = found
+    _remember(len(body))
     return found
 
 
