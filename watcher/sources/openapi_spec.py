@@ -502,7 +502,8 @@ def _nothing_to_find(text: str, matcher: Matcher) -> bool:
 
 # Line breaks other than \n (libyaml counts them too), a BOM, and the Kelvin sign (a `k` to the matcher).
 _UNPLAIN = (*_OTHER_BREAKS, "\ufeff", "\u212a")
-_BOMS = (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, codecs.BOM_UTF32_BE)  # UTF-32 LE's starts as UTF-16 LE's
+# The BOMs decode() honours (UTF-32 LE's starts as UTF-16 LE's): a body with one is not read as UTF-8.
+_BOMS = (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, codecs.BOM_UTF32_BE)
 
 
 class _Unsure(Exception):
