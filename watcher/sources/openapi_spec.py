@@ -665,8 +665,9 @@ def _remember(size: int) -> None:
 
 
 def clear_cache() -> None:
-    """Forget the chunks read so far (the benchmarks time a cold read)."""
-    global _cached_bytes
+    """Forget the chunks and lines read so far (the benchmarks time a cold read)."""
+    global _cached_bytes, _last_lines
+    _last_lines = (b"", [])
     _valid.clear()
     _opaque_chunks.clear()
     _walked.clear()
