@@ -160,6 +160,11 @@ HOSTILE = [
     ("quoted scalar spanning a fake entry", edit(
         "    Unrelated:\n", "    Unrelated:\n      description: \"start\n    Fake:\n      $ref: '#/components/schemas/"
         "ImageModelIds'\n      end\"\n"), False),
+    ("quoted scalar spanning a fake root key", SMALL.replace("openapi: 3.1.0\n", "").replace("paths:", "routes:")
+     .replace("components:", "parts:").replace("  title: t\n", "  title: \"t\nopenapi: 3\n  end\"\n"), False),
+    ("quoted scalar spanning a fake entry, no target there", edit(
+        "    Unrelated:\n", "    Unrelated:\n      description: \"start\n    Fake:\n      type: string\n      end\"\n"),
+     False),
     ("flow sequence spanning a fake entry", edit(
         "    Unrelated:\n      enum: [gpt-image-2]", "    Unrelated:\n      enum: [gpt-image-2,\n    Fake: 1]"), False),
     ("quoted keys inside an entry", edit("        prompt:", "        'prompt':\n          x: 1\n        \"model\":\n"

@@ -23,6 +23,8 @@ import codecs
 import functools
 import json
 import re
+import zlib
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -688,6 +690,31 @@ def _check(body: bytes) -> None:
     _remember(len(body))
 
 
+def _check_rest(data: bytes, chunks: list[_Chunk], walked: Collection[int]) -> None:
+    """libyaml reads every chunk that was not walked (a walk read it already). Entries of `paths` and
+    `components.schemas` are read a run of neighbours at a time, with one parser: a run ends at a walked
+    chunk (so that chunk's own start and end are checked), at the end of its parent, and after an entry
+    whose key's CRC is 0 mod 16 (a point that stays put when entries around it change, so a run read
+    before is remembered). A top-level entry is read on its own: its key must be one."""
+    run = -1  # the start of the run being gathered, or -1
+    for i, c in enumerate(chunks):
+        if run >= 0 and (i in walked or c.frames[-1] is not chunks[i - 1].frames[-1]):
+            _check(data[run:chunks[i - 1].end])
+            run = -1
+        if i in walked:
+            continue
+        if not c.parents:
+            _check(data[c.start:c.end])
+            continue
+        if run < 0:
+            run = c.start
+        if zlib.crc32(c.key.encode()) % 16 == 0:
+            _check(data[run:c.end])
+            run = -1
+    if run >= 0:
+        _check(data[run:chunks[-1].end])
+
+
 def _walk_chunk(data: bytes, chunk: _Chunk, matcher: Matcher,
                 hit: bool) -> tuple[list[_Candidate], list[tuple[Path, str]]]:
     body = data[chunk.start:chunk.end]
@@ -753,8 +780,7 @@ def _chunked(text: str, matcher: Matcher, data: bytes | None = None) -> list[Sig
                 pos = lowered.find(needle, pos + 1)
         hits.discard(-1)
         if not hits:
-            for c in chunks:
-                _check(data[c.start:c.end])
+            _check_rest(data, chunks, set())
             return []
         todo = set(hits) | {i for i, c in enumerate(chunks) if c.key in _NO_NAME}
         refs_to: dict[str, set[int]] | None = None  # read once a schema's refs are needed
@@ -786,9 +812,7 @@ def _chunked(text: str, matcher: Matcher, data: bytes | None = None) -> list[Sig
                 todo |= refs_to.get(name, set()) if refs_to else set()
             needed = asked
             todo -= results.keys()
-        for i, c in enumerate(chunks):
-            if i not in results:  # a walked chunk was read by libyaml already
-                _check(data[c.start:c.end])
+        _check_rest(data, chunks, results.keys())
     except _Unsure:
         return None
     walk = _Walk(matcher)
