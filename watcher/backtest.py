@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import multiprocessing
 import multiprocessing.context
+import multiprocessing.util
 import os
 import re
 import subprocess
@@ -196,6 +197,8 @@ def read_body(v: Version) -> bytes | None:
         return v.body
     cat = _readers.get(v.clone)
     if cat is None:
+        if not _readers:  # a worker closes its readers (and reaps their processes) as it exits
+            multiprocessing.util.Finalize(None, _close_readers, exitpriority=10)
         cat = _readers[v.clone] = CatFile(v.clone)
     return cat.blob(v.blob)
 
