@@ -4,9 +4,9 @@ remembered of earlier reads before each), in seconds. A script, not a test.
     python benchmarks/bench_parse.py [spec.yaml ...]
 
 The watcher reads a ~3 MB spec every cycle; it should parse in well under half a second. Each spec is
-parsed twice: for targets it names (gpt-image-2, gpt-4o: the full walk) and for a target it does not
-name (gpt-image-3, as before a release: only the candidate check and libyaml's C pass). Run it with
-PYTHONPATH=DIR (an export of older code) for a before figure.
+parsed twice: for targets it names (gpt-image-2, gpt-4o: the entries that can hold an answer are
+walked) and for a target it does not name (gpt-image-3, as before a release: only the candidate check
+and libyaml's C pass). Run it with PYTHONPATH=DIR (an export of older code) for a before figure.
 """
 
 from __future__ import annotations

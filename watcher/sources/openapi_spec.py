@@ -758,8 +758,8 @@ def _chunked(text: str, matcher: Matcher, data: bytes | None = None) -> list[Sig
             data = text.encode("utf-8")
         except UnicodeEncodeError:
             return None
-    if any(ch in text for ch in _UNPLAIN) or not all(p.isascii() for p in matcher._prefixes):
-        return None
+    if any(ch in text for ch in _UNPLAIN) or not all(p.isascii() and p for p in matcher._prefixes):
+        return None  # (a family `*` has no prefix to look for)
     _load_yaml()
     try:
         chunks = _chunks(data)
