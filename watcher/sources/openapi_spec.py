@@ -536,9 +536,9 @@ _last_lines: tuple[bytes, list[tuple[int, int]]] = (b"", [])  # the document sca
 
 
 def _shallow_lines(data: bytes) -> list[tuple[int, int]]:
-    """Every line indented by at most 4 (the deepest entries split), as (start, indentation), but the
-    first. A regex pass over 3 MB costs 7 ms; a history of small edits rescans only what changed since
-    the document before (the lines in a common prefix and suffix are the same, shifted)."""
+    """Every line indented by at most 4 (the deepest entries split), as (start, indentation), the first
+    line aside. A regex pass over 3 MB costs 7 ms; a history of small edits rescans only what changed
+    since the document before (the lines in a common prefix and suffix are the same, shifted)."""
     global _last_lines
     old, old_lines = _last_lines
     size = min(len(old), len(data))
@@ -629,8 +629,9 @@ def _blank(data: bytes, start: int, end: int) -> bool:
 def _opaque(body: bytes) -> bool:
     """Whether a chunk can spell a ref without its plain text: a hex or `\\/` escape, or a double-quoted
     scalar broken by an escaped line break (found back from each backslash ending a line: its opening
-    quote is the nearest unescaped one, inside the chunk since the chunk parses on its own, and opens
-    a node only after a space or `[{,:`)."""
+    quote is the nearest unescaped one, and opens a node only after a space or `[{,:`). The quote is in
+    the chunk: a scalar that began in the chunk before would hold this chunk's `key:` line, and a
+    value with `: ` in it is no ref to a schema named by a plain key."""
     known = _opaque_chunks.get(body)
     if known is not None:
         return known
