@@ -34,6 +34,13 @@ def real_specs() -> list[Path]:
 Outcome = list[Signal] | tuple[str, str]
 
 
+def cold() -> None:
+    """Nothing remembered, and past the first read (which, for a spec naming no target, is one C pass
+    over the whole rather than the chunked read this file holds to the whole walk)."""
+    openapi_spec.clear_cache()
+    openapi_spec._read_one = True
+
+
 def outcome(text: str, matcher: Matcher, *, chunked: bool) -> Outcome:
     """What the parser makes of the text's UTF-8 (chunked: as a probe reads it), or the whole walk of it."""
     body = text.encode("utf-8", "surrogatepass")
@@ -50,7 +57,7 @@ def test_chunked_read_of_every_real_spec_gives_the_whole_walks_signals(path: Pat
     text = path.read_text(encoding="utf-8")
     for targets in [*TARGETS, [Target(family="gpt-image-*")]]:
         matcher = Matcher(targets)
-        openapi_spec.clear_cache()
+        cold()
         assert openapi_spec._chunked(text, matcher) is not None, "a real spec takes the chunked read"
         whole = outcome(text, matcher, chunked=False)
         assert outcome(text, matcher, chunked=True) == whole, targets
@@ -216,9 +223,11 @@ def test_chunked_read_of_hostile_yaml_gives_the_whole_walks_answer(name: str, te
         matcher = Matcher(targets)
         whole = outcome(text, matcher, chunked=False)
         openapi_spec.clear_cache()
+        assert outcome(text, matcher, chunked=True) == whole, (name, targets, "the process's first read")
+        cold()
         assert outcome(text, matcher, chunked=True) == whole, (name, targets)
         if chunked:  # the chunked read answered it, not the whole walk behind it
-            openapi_spec.clear_cache()
+            cold()
             assert openapi_spec._chunked(text, matcher) is not None, name
 
 
@@ -249,7 +258,7 @@ def mutate(text: str, rng: random.Random) -> str:
 def test_chunked_read_of_mutated_specs_one_after_another_gives_the_whole_walks_answer() -> None:
     rng = random.Random(13)
     matcher = Matcher(["gpt-image-2"])
-    openapi_spec.clear_cache()
+    cold()
     taken = 0
     for _ in range(600):
         text = mutate(SMALL, rng)

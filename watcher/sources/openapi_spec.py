@@ -455,14 +455,14 @@ _ROOT_KEYS = frozenset({"openapi", "swagger", "paths", "components"})
 _ROOT_KEY_LINE = re.compile(r"""^["']?(?:openapi|swagger|paths|components)["']?[ \t]*:(?:[ \t]|$)""", re.MULTILINE)
 
 
-def _nothing_to_find(text: str, matcher: Matcher) -> bool:
+def _nothing_to_find(text: str, matcher: Matcher, named: bool | None = None) -> bool:
     """Whether a YAML spec can be answered "no evidence" without the walk: no target's id occurs in the
-    text at all, libyaml reads the whole stream without error (in C, creating no Python objects:
-    5x cheaper than the events), and the root is a mapping with an OpenAPI key at column 0. A broken
-    document raises ParseError here, as the walk would; anything less certain returns False, and
-    the full walk decides."""
+    text at all (`named`, when the caller knows), libyaml reads the whole stream without error (in C,
+    creating no Python objects: 5x cheaper than the events), and the root is a mapping with an OpenAPI
+    key at column 0. A broken document raises ParseError here, as the walk would; anything less
+    certain returns False, and the full walk decides."""
     _load_yaml()
-    if matcher.could_name_any(text):
+    if matcher.could_name_any(text) if named is None else named:
         return False
     parser = CParser(text)
     try:
@@ -660,6 +660,7 @@ _walked: dict[tuple[Any, ...], tuple[list[_Candidate], list[tuple[Path, str]]]] 
 # 3 MB spec keeps about 7 MB (its entries, their walks, the last document and its lines).
 _CACHE_BYTES = 32_000_000
 _cached_bytes = 0
+_read_one = False  # whether this process read a spec yet
 
 
 def _remember(size: int) -> None:
@@ -671,8 +672,9 @@ def _remember(size: int) -> None:
 
 def clear_cache() -> None:
     """Forget the chunks and lines read so far (the benchmarks time a cold read)."""
-    global _cached_bytes, _last_lines
+    global _cached_bytes, _last_lines, _read_one
     _last_lines = (b"", [])
+    _read_one = False
     _valid.clear()
     _opaque_chunks.clear()
     _walked.clear()
@@ -755,7 +757,8 @@ def _walk_chunk(data: bytes, chunk: _Chunk, matcher: Matcher,
 
 def _chunked(text: str, matcher: Matcher, data: bytes | None = None) -> list[Signal] | None:
     """The signals of a plain block-YAML spec read chunk by chunk, or None when the whole walk must
-    decide (which also says precisely what is wrong with a broken document). `data`: the text's UTF-8."""
+    decide (which also says precisely what is wrong with a broken document). `data`: the text's UTF-8.
+    The process's first spec naming no target is checked whole (ParseError if broken)."""
     if data is None:
         try:
             data = text.encode("utf-8")
@@ -763,6 +766,20 @@ def _chunked(text: str, matcher: Matcher, data: bytes | None = None) -> list[Sig
             return None
     if any(ch in text for ch in _UNPLAIN) or not all(p.isascii() and p for p in matcher._prefixes):
         return None  # (a family `*` has no prefix to look for)
+    lowered = data.lower()
+    found_at: list[int] = []  # where a target's prefix is, in any case: a superset of the matcher's matches
+    for prefix in matcher._prefixes:
+        needle = prefix.encode()
+        pos = lowered.find(needle)
+        while pos != -1:
+            found_at.append(pos)
+            pos = lowered.find(needle, pos + 1)
+    global _read_one
+    if not found_at and not _read_one:
+        # The first spec naming no target: one C pass over the whole costs less than the entries'
+        # (the next, likely a version of it, is read entry by entry). could_name_any would say False.
+        _read_one = True
+        return [] if _nothing_to_find(text, matcher, named=False) else None
     _load_yaml()
     try:
         chunks = _chunks(data)
@@ -773,14 +790,7 @@ def _chunked(text: str, matcher: Matcher, data: bytes | None = None) -> list[Sig
         def at(pos: int) -> int:
             return bisect.bisect_right(starts, pos) - 1
 
-        lowered = data.lower()
-        hits: set[int] = set()
-        for prefix in matcher._prefixes:
-            needle = prefix.encode()
-            pos = lowered.find(needle)
-            while pos != -1:
-                hits.add(at(pos))
-                pos = lowered.find(needle, pos + 1)
+        hits = {at(pos) for pos in found_at}
         hits.discard(-1)
         if not hits:
             _check_rest(data, chunks, set())
