@@ -5,6 +5,11 @@ versions from tests/fixtures, alternating, each with a small edit so that every 
 then times `python -m watcher backtest --git ... --format json` over it and prints the figure:
 
     python benchmarks/bench_backtest.py [--commits 250] [--jobs N] [--shape alternate|release]
+                                        [--repeat N] [--baseline DIR]
+
+--baseline DIR also times the watcher package found in DIR (an export of an older commit, e.g.
+`git archive main | tar -x -C DIR`) over the same repository, runs alternated, and checks that it
+printed the same changes.
 
 --shape release instead gives the history the shape of a real one around a release (the real
 255-version git history of openapi.yaml is not available offline): the first 200 versions are the
@@ -18,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -59,43 +65,73 @@ def build(root: Path, commits: int, shape: str = "alternate") -> None:
         raise SystemExit("git fast-import failed")
 
 
+def run(root: Path, cwd: str, jobs: int | None, baseline: str | None) -> tuple[float, list[dict[str, str]]]:
+    """One `watcher backtest` over the repository: (wall seconds, the changes it printed)."""
+    cmd = [sys.executable, "-m", "watcher", "backtest", "--git", str(root), "--path", PATH,
+           "--kind", "openapi_spec", "--format", "json"]
+    if jobs:
+        cmd += ["--jobs", str(jobs)]
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}  # cached bytecode, as installed
+    if baseline:
+        env["PYTHONPATH"] = baseline
+    t0 = time.perf_counter()
+    # cwd: not the repository, whose watcher/ would shadow a --baseline's (python -m puts cwd first)
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=cwd)
+    elapsed = time.perf_counter() - t0
+    if res.returncode != 0:
+        raise SystemExit(f"watcher backtest failed ({res.returncode}): {res.stderr}")
+    changes: list[dict[str, str]] = json.loads(res.stdout)
+    return elapsed, changes
+
+
+def check(changes: list[dict[str, str]], commits: int, shape: str) -> None:
+    if shape == "release":  # mentioned at version 200, confirmed at 240
+        if [c["level"] for c in changes] != ["mentioned", "confirmed"]:
+            raise SystemExit(f"unexpected result: {changes}")
+    # mentioned, confirmed, mentioned, ...: the level changes at every commit
+    elif len(changes) != commits or changes[-1]["level"] != ("confirmed" if commits % 2 == 0 else "mentioned"):
+        raise SystemExit(f"unexpected result: {len(changes)} changes")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--commits", type=int, default=250)
     ap.add_argument("--jobs", type=int, default=None, help="passed to watcher backtest --jobs")
     ap.add_argument("--shape", choices=["alternate", "release"], default="alternate")
+    ap.add_argument("--repeat", type=int, default=1, help="runs of each; the figures are the median and the best")
+    ap.add_argument("--baseline", help="a folder holding an older watcher package (e.g. `git archive main | "
+                                       "tar -x -C DIR`), run alternately with this one, same output required")
     args = ap.parse_args()
     if args.shape == "release":
         args.commits = sum(RELEASE_SHAPE)
     size = sum((SPECS / v).stat().st_size for v in VERSIONS) / 2 / 1e6
+    times: dict[str, list[float]] = {"this": [], "baseline": []}
     with tempfile.TemporaryDirectory(prefix="bench-backtest-") as tmp:
         root = Path(tmp) / "repo"
         t0 = time.perf_counter()
         build(root, args.commits, args.shape)
         print(f"built {args.commits} commits in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
-        cmd = [sys.executable, "-m", "watcher", "backtest", "--git", str(root), "--path", PATH,
-               "--kind", "openapi_spec", "--format", "json"]
-        if args.jobs:
-            cmd += ["--jobs", str(args.jobs)]
-        t0 = time.perf_counter()
-        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}  # cached bytecode, as installed
-        # cwd: PYTHONPATH may name a baseline
-        res = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp)
-        elapsed = time.perf_counter() - t0
-        if res.returncode != 0:
-            raise SystemExit(f"watcher backtest failed ({res.returncode}): {res.stderr}")
-        changes = json.loads(res.stdout)
-        if args.shape == "release":  # mentioned at version 200, confirmed at 240
-            if [c["level"] for c in changes] != ["mentioned", "confirmed"]:
-                raise SystemExit(f"unexpected result: {changes}")
-        # mentioned, confirmed, mentioned, ...: the level changes at every commit
-        elif len(changes) != args.commits or changes[-1]["level"] != ("confirmed" if args.commits % 2 == 0
-                                                                      else "mentioned"):
-            raise SystemExit(f"unexpected result: {len(changes)} changes")
+        for _ in range(args.repeat):
+            elapsed, changes = run(root, tmp, args.jobs, None)
+            check(changes, args.commits, args.shape)
+            times["this"].append(elapsed)
+            if args.baseline:
+                elapsed, old = run(root, tmp, args.jobs, os.path.abspath(args.baseline))
+                if old != changes:
+                    raise SystemExit(f"the baseline printed other changes: {old} vs {changes}")
+                times["baseline"].append(elapsed)
     jobs = f", {args.jobs} jobs" if args.jobs else f", {os.cpu_count()} CPUs"
     what = " shaped like a release (200 absent, 40 mentioned, 15 confirmed)" if args.shape == "release" else ""
-    print(f"backtest {args.commits} versions{what} x {size:.1f} MB: {elapsed:.1f} s "
-          f"({elapsed / args.commits * 1000:.0f} ms per version{jobs})")
+    for name, runs in times.items():
+        if not runs:
+            continue
+        median = statistics.median(runs)
+        label = "backtest" if name == "this" else "baseline"
+        print(f"{label} {args.commits} versions{what} x {size:.1f} MB: {median:.1f} s median, {min(runs):.1f} s best "
+              f"of {len(runs)} ({median / args.commits * 1000:.0f} ms per version{jobs})")
+    if times["baseline"]:
+        ratio = statistics.median(times["baseline"]) / statistics.median(times["this"])
+        print(f"same output; {ratio:.1f}x faster than the baseline (medians, runs alternated)")
 
 
 if __name__ == "__main__":

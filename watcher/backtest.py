@@ -1,8 +1,10 @@
 """Backtesting: run a parser over every past version of one document and report when each target's
-level of evidence changed. Reads a git clone (one `git cat-file --batch` process) or a folder of files.
+level of evidence changed. Reads a git clone or a folder of files.
 
-Pure apart from reading those versions: no network, no database. The levels come from the same
-parsers and Matcher the probes use, so a backtest answers "when would the watcher have fired?".
+Pure apart from reading those versions: no network, no database. From git, the main process lists
+the blob ids (one `git cat-file --batch-check`) and whoever parses a version reads its bytes (each
+worker through its own `git cat-file --batch`). The levels come from the same parsers and Matcher the
+probes use, so a backtest answers "when would the watcher have fired?".
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import itertools
 import multiprocessing
 import multiprocessing.context
+import multiprocessing.util
 import os
 import re
 import subprocess
@@ -32,12 +35,20 @@ _NAME_DATE = re.compile(r"(?<!\d)(\d{4})-(\d{2})-(\d{2})(?!\d)")
 
 @dataclass(frozen=True)
 class Version:
-    """One past version of the document: where it came from and its bytes (None: the file was deleted)."""
+    """One past version of the document: where it came from and its bytes. From git, the bytes are
+    read where the version is parsed (a worker reads its own; 3 MB is not sent through a pipe), so
+    body is None and `blob` and `clone` say where they are; body and blob both None: the file was
+    deleted."""
 
     commit: str  # the full commit hash; with a folder, the file name
     date: str  # ISO 8601
     body: bytes | None
     blob: str | None = None  # git's object id: equal ids are equal bytes, parsed once
+    clone: str | None = None  # the repository holding `blob`, when body is None
+
+    @property
+    def deleted(self) -> bool:
+        return self.body is None and self.blob is None
 
 
 @dataclass(frozen=True)
@@ -110,16 +121,28 @@ def git_history(clone: str | os.PathLike[str], path: str) -> list[tuple[str, str
 
 
 class CatFile:
-    """One long-running `git cat-file --batch`: every version is read through the same pipe."""
+    """One long-running `git cat-file --batch` (or `--batch-check`: ids and sizes, no bytes): every
+    object is read through the same pipe."""
 
-    def __init__(self, clone: str | os.PathLike[str]) -> None:
-        self._proc = subprocess.Popen(["git", "-C", str(clone), "cat-file", "--batch"], stdin=subprocess.PIPE,
-                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    def __init__(self, clone: str | os.PathLike[str], check: bool = False) -> None:
+        self._check = check
+        self._proc = subprocess.Popen(["git", "-C", str(clone), "cat-file", "--batch-check" if check else "--batch"],
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
 
     def read(self, commit: str, path: str) -> tuple[str, bytes] | None:
-        """(blob id, bytes) of `path` at `commit`, or None when the file is not there (deleted)."""
+        """(blob id, bytes) of `path` at `commit` (no bytes with `check`), or None when the file is not
+        there (deleted)."""
+        return self._object(f"{commit}:{path}")
+
+    def blob(self, oid: str) -> bytes:
+        got = self._object(oid)
+        if got is None:
+            raise BacktestError(f"git cat-file: object {oid} is not a blob")
+        return got[1]
+
+    def _object(self, name: str) -> tuple[str, bytes] | None:
         assert self._proc.stdin is not None and self._proc.stdout is not None
-        self._proc.stdin.write(f"{commit}:{path}\n".encode())
+        self._proc.stdin.write(f"{name}\n".encode())
         self._proc.stdin.flush()
         line = self._proc.stdout.readline().decode(errors="replace").rstrip("\n")
         if not line:
@@ -128,8 +151,10 @@ class CatFile:
         if line.endswith((" missing", " ambiguous")) or len(header) != 3 or not header[2].isdigit():
             return None  # not at that path in this commit: a commit that deleted the file
         oid, otype, size = header
-        body = self._proc.stdout.read(int(size))
-        self._proc.stdout.read(1)  # the newline after every object
+        body = b""
+        if not self._check:
+            body = self._proc.stdout.read(int(size))
+            self._proc.stdout.read(1)  # the newline after every object
         if otype != "blob":
             return None  # a directory at that path in this commit
         return oid, body
@@ -149,17 +174,38 @@ class CatFile:
 
 
 def git_versions(clone: str | os.PathLike[str], path: str) -> Iterator[Version]:
-    """Every version of `path` that `git log` lists, oldest first, read lazily (one in memory at a time).
-    Raises BacktestError at once for a clone or path that will not do."""
+    """Every version of `path` that `git log` lists, oldest first, as blob ids: the bytes are read
+    where each is parsed (read_body). Raises BacktestError at once for a clone or path that will not do."""
     history = git_history(clone, path)
+    where = os.path.abspath(clone)
 
     def read() -> Iterator[Version]:
-        with CatFile(clone) as cat:
+        with CatFile(clone, check=True) as cat:
             for commit, date, rel in history:
                 got = cat.read(commit, rel)
-                yield Version(commit, date, got[1] if got else None, got[0] if got else None)
+                yield Version(commit, date, None, got[0] if got else None, where if got else None)
 
     return read()
+
+
+_readers: dict[str, CatFile] = {}  # clone -> this process's `git cat-file --batch`
+
+
+def read_body(v: Version) -> bytes | None:
+    """The version's bytes (None: deleted), read from its clone by this process when not in hand."""
+    if v.body is not None or v.blob is None or v.clone is None:
+        return v.body
+    cat = _readers.get(v.clone)
+    if cat is None:
+        if not _readers:  # a worker closes its readers (and reaps their processes) as it exits
+            multiprocessing.util.Finalize(None, _close_readers, exitpriority=10)
+        cat = _readers[v.clone] = CatFile(v.clone)
+    return cat.blob(v.blob)
+
+
+def _close_readers() -> None:
+    while _readers:
+        _readers.popitem()[1].close()
 
 
 def name_date(name: str) -> str | None:
@@ -215,6 +261,12 @@ def levels(kind: str, body: bytes, url: str, targets: Sequence[str]) -> Result:
     return out
 
 
+def _version_levels(kind: str, v: Version, url: str, targets: Sequence[str]) -> Result:
+    """levels() of one version, its bytes read here (in a worker: by the worker)."""
+    body = read_body(v)
+    return _absent(targets) if body is None else levels(kind, body, url, targets)
+
+
 def _absent(targets: Sequence[str]) -> Result:
     return {t: None for t in targets}
 
@@ -249,12 +301,15 @@ def _results(versions: Iterable[Version], kind: str, targets: list[str], url: st
     it = iter(versions)
     head = list(itertools.islice(it, _FEW))
     if jobs <= 1 or len(head) < _FEW:  # starting worker processes costs more than parsing a few versions
-        yield from _ordered(itertools.chain(head, it), lambda body, name: levels(kind, body, url or name, targets),
-                            targets, 1)
+        try:
+            yield from _ordered(itertools.chain(head, it),
+                                lambda v: _version_levels(kind, v, url or v.commit, targets), targets, 1)
+        finally:
+            _close_readers()
         return
     versions = itertools.chain(head, it)
     with ProcessPoolExecutor(max_workers=jobs, mp_context=_workers_context(kind)) as pool:
-        yield from _ordered(versions, lambda body, name: pool.submit(levels, kind, body, url or name, targets),
+        yield from _ordered(versions, lambda v: pool.submit(_version_levels, kind, v, url or v.commit, targets),
                             targets, window)
 
 
@@ -269,18 +324,18 @@ def _workers_context(kind: str) -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("spawn")
 
 
-def _ordered(versions: Iterable[Version], start: Callable[[bytes, str], Future[Result] | Result],
+def _ordered(versions: Iterable[Version], start: Callable[[Version], Future[Result] | Result],
              targets: list[str], window: int) -> Iterator[tuple[Version, Result]]:
     """Start each version's parse, hold at most `window` in flight, and hand the results back in order."""
     seen: dict[str, Future[Result] | Result] = {}  # blob id -> its result (small: a level per target)
     pending: deque[tuple[Version, Future[Result] | Result]] = deque()
     for v in versions:
-        if v.body is None:
+        if v.deleted:
             item: Future[Result] | Result = _absent(targets)
         elif v.blob is not None and v.blob in seen:
             item = seen[v.blob]
         else:
-            item = start(v.body, v.commit)
+            item = start(v)
             if v.blob is not None:
                 seen[v.blob] = item
         # keep no bytes once the parse has them: memory stays at `window` versions whatever the history
