@@ -1,11 +1,13 @@
 """How long `watcher backtest` takes over a long history of the 3 MB OpenAPI spec.
 
 Builds a git repository in a temporary folder with 250 commits of openapi.yaml (the two real spec
-versions from tests/fixtures, alternating, each with a small edit so that every commit differs),
+versions from tests/fixtures, alternating, each with a small edit so that every commit differs: by
+default a sentence added to one description, at a place that moves through the file; `--edits end`
+appends a comment instead),
 then times `python -m watcher backtest --git ... --format json` over it and prints the figure:
 
     python benchmarks/bench_backtest.py [--commits 250] [--jobs N] [--shape alternate|release]
-                                        [--repeat N] [--baseline DIR]
+                                        [--edits middle|end] [--repeat N] [--baseline DIR]
 
 --baseline DIR also times the watcher package found in DIR (an export of an older commit, e.g.
 `git archive main | tar -x -C DIR`) over the same repository, runs alternated, and checks that it
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -39,7 +42,7 @@ GIT_ENV = dict(os.environ, GIT_CONFIG_GLOBAL=os.devnull, GIT_CONFIG_NOSYSTEM="1"
 RELEASE_SHAPE = (200, 40, 15)  # versions absent, mentioned, confirmed
 
 
-def build(root: Path, commits: int, shape: str = "alternate") -> None:
+def build(root: Path, commits: int, shape: str = "alternate", edits: str = "middle") -> None:
     """One `git fast-import` stream: building the repository takes seconds, not minutes of `git add`."""
     subprocess.run(["git", "init", "-q", "-b", "main", str(root)], check=True, env=GIT_ENV)
     bodies = [(SPECS / name).read_bytes() for name in VERSIONS]
@@ -53,7 +56,7 @@ def build(root: Path, commits: int, shape: str = "alternate") -> None:
             base = before if i < absent else bodies[0] if i < absent + middle else bodies[1]
         else:
             base = bodies[i % 2]
-        body = base + f"# bench edit {i}\n".encode()
+        body = _edited(base, i) if edits == "middle" else base + f"# bench edit {i}\n".encode()
         msg = f"version {i}\n".encode()
         proc.stdin.write(b"commit refs/heads/main\n")
         proc.stdin.write(f"committer Bench <bench@example.com> {start + 3600 * i} +0000\n".encode())
@@ -63,6 +66,23 @@ def build(root: Path, commits: int, shape: str = "alternate") -> None:
     proc.stdin.close()
     if proc.wait() != 0:
         raise SystemExit("git fast-import failed")
+
+
+_PLAIN_DESCRIPTION = re.compile(rb"^ +description: [A-Za-z][^\n]*[.a-z]$", re.MULTILINE)
+
+
+def _edited(base: bytes, i: int) -> bytes:
+    """`base` with one sentence added to one plain one-line description, a different one in each
+    version and spread through the file, as real commits edit entries in the middle (an edit only ever
+    at the end would let a reader that reuses what did not change skip nearly everything)."""
+    if base not in _DESCRIPTION_ENDS:
+        _DESCRIPTION_ENDS[base] = [m.end() for m in _PLAIN_DESCRIPTION.finditer(base)]
+    ends = _DESCRIPTION_ENDS[base]
+    at = ends[(i * 7919) % len(ends)]
+    return base[:at] + f" Edited in version {i}.".encode() + base[at:]
+
+
+_DESCRIPTION_ENDS: dict[bytes, list[int]] = {}
 
 
 def run(root: Path, cwd: str, jobs: int | None, baseline: str | None) -> tuple[float, list[dict[str, str]]]:
@@ -98,6 +118,9 @@ def main() -> None:
     ap.add_argument("--commits", type=int, default=250)
     ap.add_argument("--jobs", type=int, default=None, help="passed to watcher backtest --jobs")
     ap.add_argument("--shape", choices=["alternate", "release"], default="alternate")
+    ap.add_argument("--edits", choices=["middle", "end"], default="middle",
+                    help="where each version's edit is: one description somewhere in the file (as real commits), "
+                         "or a comment appended at the end")
     ap.add_argument("--repeat", type=int, default=1, help="runs of each; the figures are the median and the best")
     ap.add_argument("--baseline", help="a folder holding an older watcher package (e.g. `git archive main | "
                                        "tar -x -C DIR`), run alternately with this one, same output required")
@@ -109,7 +132,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-backtest-") as tmp:
         root = Path(tmp) / "repo"
         t0 = time.perf_counter()
-        build(root, args.commits, args.shape)
+        build(root, args.commits, args.shape, args.edits)
         print(f"built {args.commits} commits in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
         for _ in range(args.repeat):
             elapsed, changes = run(root, tmp, args.jobs, None)
