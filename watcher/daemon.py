@@ -26,7 +26,7 @@ from typing import Any
 
 from .clock import aware, utcnow
 from .config import MIN_EVERY, Config
-from .cycle import owner_id, run_cycle
+from .cycle import WORKERS, owner_id, run_cycle
 from .errors import StoreError, WatcherError
 from .notify import Dispatcher, make_hook
 from .store import Store, locks
@@ -132,7 +132,9 @@ class _Batch:
 
 
 def run_daemon(config: Config, *, stop: threading.Event | None = None, metrics_addr: str | None = None) -> int:
-    from apscheduler.executors.pool import ThreadPoolExecutor
+    from concurrent.futures import ThreadPoolExecutor
+
+    from apscheduler.executors.pool import ThreadPoolExecutor as SchedulerPool
     from apscheduler.schedulers.background import BackgroundScheduler
     from apscheduler.triggers.interval import IntervalTrigger
 
@@ -147,6 +149,9 @@ def run_daemon(config: Config, *, stop: threading.Event | None = None, metrics_a
     store.reap(locks.dead_checker(config.database_url))
     locks.sweep(config.database_url)
     fetcher = Fetcher()
+    # the batches' fetches, in threads kept for the daemon's lifetime (a cycle's own would start and
+    # stop threads every second); as many as the scheduler's, which ran one probe each before batches
+    workers = ThreadPoolExecutor(WORKERS, thread_name_prefix="probe")
     hook = make_hook(config)
     dispatcher = Dispatcher(config, store, owner)  # each channel in its own thread: none waits for another
 
@@ -175,7 +180,7 @@ def run_daemon(config: Config, *, stop: threading.Event | None = None, metrics_a
         for slack, group in by_slack.items():
             try:
                 report = run_cycle(config, store, fetcher, names=group, due_only=True, owner=owner, hook=hook,
-                                   compute_verdicts=False, rows=rows, due_slack=slack)
+                                   compute_verdicts=False, rows=rows, due_slack=slack, pool=workers)
             except StoreError as exc:
                 log.error("source %s: %s (the probe will run again at its next interval)", ", ".join(group), exc)
                 continue
@@ -218,7 +223,7 @@ def run_daemon(config: Config, *, stop: threading.Event | None = None, metrics_a
             burst_lock.release()
 
     scheduler = BackgroundScheduler(
-        executors={"default": ThreadPoolExecutor(8), "outbox": ThreadPoolExecutor(1)},
+        executors={"default": SchedulerPool(WORKERS), "outbox": SchedulerPool(1)},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         timezone=timezone.utc)
     states = store.states([s.name for s in config.sources])
@@ -254,6 +259,7 @@ def run_daemon(config: Config, *, stop: threading.Event | None = None, metrics_a
         if stop_metrics is not None:
             stop_metrics()
         scheduler.shutdown(wait=True)  # lets the probes in flight finish and store their results
+        workers.shutdown(wait=True)
         dispatch()
         dispatcher.close()  # the passes in flight end (each send within its deadline) before we exit
         fetcher.close()
