@@ -18,7 +18,7 @@ def test_runs_close_together_are_one_batch_and_a_source_being_probed_skips_its_r
         probing.set()
         finish.wait(30)
 
-    batch = _Batch(0.5, probe)
+    batch = _Batch(0.5, probe, lambda _: None)
     first = [threading.Thread(target=batch.add, args=(n,)) for n in ("a", "b")]
     for t in first:
         t.start()

@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from .clock import aware, utcnow
 from .config import MIN_EVERY, Config
@@ -32,6 +32,7 @@ from .notify import Dispatcher, make_hook
 from .store import Store, locks
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 DISPATCH_EVERY = 1.0  # seconds between looks at the outbox (retries, and notices due from other replicas)
 # A fire this early (a fraction of the interval) still takes its slot: a replica's timer and the
@@ -95,17 +96,18 @@ def first_run(due: datetime | None, now: datetime, every: float) -> datetime:
     return min(due + missed * step, catch_up) if every > 5.0 else due + missed * step
 
 
-class _Batch:
+class _Batch(Generic[T]):
     """The scheduler's fires gathered into batches: the first fire waits `window` seconds, then probes
     every source that fired meanwhile with it, in its own thread; the others return at once.
 
     A source whose previous probe has not finished (waiting in a batch, or being probed) skips this
     fire, as APScheduler's `max_instances = 1` skipped it when each fire probed on its own: one probe
-    per source at a time, so this process never claims a source it is already probing.
+    per source at a time, so this process never claims a source it is already probing. `then` runs
+    once the batch's sources are free again (what a batch sets off, a release burst, holds none of them).
     """
 
-    def __init__(self, window: float, run: Callable[[list[str]], None]) -> None:
-        self._window, self._run = window, run
+    def __init__(self, window: float, probe: Callable[[list[str]], T], then: Callable[[T], None]) -> None:
+        self._window, self._probe, self._then = window, probe, then
         self._lock = threading.Lock()
         self._waiting: list[str] = []
         self._busy: set[str] = set()  # waiting or being probed
@@ -125,10 +127,11 @@ class _Batch:
         with self._lock:
             names, self._waiting, self._gathering = self._waiting, [], False
         try:
-            self._run(names)
+            result = self._probe(names)
         finally:
             with self._lock:
                 self._busy.difference_update(names)
+        self._then(result)
 
 
 def run_daemon(config: Config, *, stop: threading.Event | None = None, metrics_addr: str | None = None) -> int:
@@ -171,8 +174,9 @@ def run_daemon(config: Config, *, stop: threading.Event | None = None, metrics_a
 
     rows = store.sync_sources(config.sources)
 
-    def probe(names: list[str]) -> None:
-        """One batch of fires: a cycle per due slack (a fraction of each source's interval)."""
+    def probe(names: list[str]) -> str | None:
+        """One batch of fires: a cycle per due slack (a fraction of each source's interval). Returns a
+        source whose probe added evidence, if any (it may have opened a release)."""
         by_slack: dict[float, list[str]] = {}
         for name in names:
             by_slack.setdefault(config.source(name).every * DUE_SLACK, []).append(name)
@@ -188,11 +192,12 @@ def run_daemon(config: Config, *, stop: threading.Event | None = None, metrics_a
                 log.exception("source %s: probe failed", ", ".join(group))
                 continue
             opened = opened or next((r.name for r in report.sources if r.added), None)
+        return opened
+
+    def after_probe(opened: str | None) -> None:
         if opened is not None:
             burst(opened)
         dispatch()
-
-    batch = _Batch(BATCH_WINDOW, probe)
 
     def burst(name: str) -> None:
         """A probe that opened a release: probe the other sources now, so the release names them all."""
@@ -222,6 +227,7 @@ def run_daemon(config: Config, *, stop: threading.Event | None = None, metrics_a
             bursting.clear()
             burst_lock.release()
 
+    batch = _Batch(BATCH_WINDOW, probe, after_probe)
     scheduler = BackgroundScheduler(
         executors={"default": SchedulerPool(WORKERS), "outbox": SchedulerPool(1)},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
