@@ -5,8 +5,8 @@ A restart does not stampede: each source's first run is taken from its last stor
 and SIGINT finish the probes in flight, deliver what is due, and exit 0.
 
 Fires that fall within BATCH_WINDOW of one another are probed as one cycle (one claim, the fetches side
-by side, one transaction for what finishes together): twenty sources every second cost a few
-transactions a second, not forty.
+by side, one transaction for what finishes together): twenty sources every second, their runs spread
+over the second, take about fifteen transactions a second instead of forty.
 
 Release day is a burst: when a probe opens a release, every other source is probed at once (as a cron
 run would), and the release goes out at the end of that batch naming each source that confirms it.
