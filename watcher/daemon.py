@@ -100,10 +100,12 @@ class _Batch(Generic[T]):
     """The scheduler's fires gathered into batches: the first fire waits `window` seconds, then probes
     every source that fired meanwhile with it, in its own thread; the others return at once.
 
-    A source whose previous probe has not finished (waiting in a batch, or being probed) skips this
-    fire, as APScheduler's `max_instances = 1` skipped it when each fire probed on its own: one probe
-    per source at a time, so this process never claims a source it is already probing. `then` runs
-    once the batch's sources are free again (what a batch sets off, a release burst, holds none of them).
+    One probe per source at a time, so this process never claims a source it is already probing: a
+    fire for a source whose previous probe has not finished (waiting in a batch, or being probed) is
+    kept, once however many come, and joins a batch when that probe ends (late, rather than an
+    interval missed because one batch was slow; the claim still takes only a source that is due).
+    `then` runs once the batch's sources are free again (what a batch sets off, a release burst, holds
+    none of them).
     """
 
     def __init__(self, window: float, probe: Callable[[list[str]], T], then: Callable[[T], None]) -> None:
@@ -111,27 +113,40 @@ class _Batch(Generic[T]):
         self._lock = threading.Lock()
         self._waiting: list[str] = []
         self._busy: set[str] = set()  # waiting or being probed
+        self._again: set[str] = set()  # fired while busy
         self._gathering = False
 
     def add(self, name: str) -> None:
-        with self._lock:
-            if name in self._busy:
-                log.info("source %s: its previous probe is still running; this interval's fire is skipped", name)
-                return
-            self._busy.add(name)
-            self._waiting.append(name)
-            if self._gathering:
-                return  # the fire gathering the batch probes it
-            self._gathering = True
-        time.sleep(self._window)
-        with self._lock:
-            names, self._waiting, self._gathering = self._waiting, [], False
-        try:
-            result = self._probe(names)
-        finally:
+        """A fire: join the batch being gathered, or gather one (and probe it, in this thread)."""
+        gather = self._join([name])
+        while gather:
+            time.sleep(self._window)
             with self._lock:
-                self._busy.difference_update(names)
-        self._then(result)
+                names, self._waiting, self._gathering = self._waiting, [], False
+            try:
+                result = self._probe(names)
+            finally:
+                with self._lock:
+                    self._busy.difference_update(names)
+                    again = [n for n in names if n in self._again]
+                    self._again.difference_update(again)
+            self._then(result)
+            gather = self._join(again)
+
+    def _join(self, names: list[str]) -> bool:
+        """Queue `names` for the batch being gathered; True when the caller is to gather it."""
+        with self._lock:
+            for name in names:
+                if name not in self._busy:
+                    self._busy.add(name)
+                    self._waiting.append(name)
+                elif name not in self._waiting:
+                    log.info("source %s: its previous probe is still running; this run follows it", name)
+                    self._again.add(name)
+            if self._gathering or not self._waiting:
+                return False
+            self._gathering = True
+            return True
 
 
 def run_daemon(config: Config, *, stop: threading.Event | None = None, metrics_addr: str | None = None) -> int:
