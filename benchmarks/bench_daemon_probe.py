@@ -1,11 +1,16 @@
 """The daemon's own cost and reaction: CPU per unchanged probe, and how soon due sources are probed
 after start-up. A script that prints its figures, not a test.
 
-    python benchmarks/bench_daemon_probe.py cpu [--sources 20] [--seconds 30]   # every = "1s", all 304
-    python benchmarks/bench_daemon_probe.py startup [--sources 20]              # every = "15m", jitter 0.1
+    python benchmarks/bench_daemon_probe.py cpu [--sources 20] [--seconds 30] [--rounds 3] [--baseline DIR]
+    python benchmarks/bench_daemon_probe.py startup [--sources 20] [--baseline DIR]
 
-cpu: `watcher run` in a subprocess against loopback sources that answer 304; after a warm-up, the
-process's user + system CPU time (from /proc) divided by the probes the server saw in that window.
+--baseline DIR also runs the watcher package found in DIR (an export of an older commit, e.g.
+`git archive OLD | tar -x -C DIR`), in turn with this one, for a before/after figure from the same run.
+
+cpu (every = "1s", all 304): `watcher run` in a subprocess against loopback sources that answer 304;
+after a warm-up, the process's user + system CPU time (from /proc) divided by the probes the server saw
+in that window. --rounds windows, a fresh daemon each, alternating with the baseline's; the median is
+the figure.
 startup: a fresh database (every source due), then a restart with every source overdue; for each,
 the seconds from the process's start until the server has seen every source (interpreter start-up
 included).
@@ -17,6 +22,7 @@ import argparse
 import os
 import signal
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -79,9 +85,9 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime
 
 
-def daemon(cfg: Path) -> subprocess.Popen:
+def daemon(cfg: Path, env: dict[str, str]) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "watcher", "--config", str(cfg), "run"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
                             cwd=cfg.parent)  # not the repository: PYTHONPATH may name a baseline
 
 
@@ -90,9 +96,10 @@ def stop(proc: subprocess.Popen) -> None:
     proc.wait(timeout=60)
 
 
-def cpu(n: int, seconds: float, base: str) -> None:
+def cpu_round(n: int, seconds: float, base: str, env: dict[str, str]) -> tuple[int, float]:
+    """(probes, CPU seconds) of one fresh daemon over `seconds`, after its warm-up."""
     with tempfile.TemporaryDirectory() as tmp:
-        proc = daemon(config(Path(tmp), base, n, "1s", 0.1))
+        proc = daemon(config(Path(tmp), base, n, "1s", 0.1), env)
         try:
             time.sleep(8)  # start-up, first probes (200s), then steady 304s
             c0, h0 = cpu_seconds(proc.pid), Seen.hits
@@ -100,12 +107,29 @@ def cpu(n: int, seconds: float, base: str) -> None:
             c1, h1 = cpu_seconds(proc.pid), Seen.hits
         finally:
             stop(proc)
-    probes = h1 - h0
-    print(f'daemon, {n} sources every = "1s", all 304: {probes} probes in {seconds:.0f} s, '
-          f"CPU {c1 - c0:.2f} s = {(c1 - c0) / probes * 1000:.2f} ms per unchanged probe  [goal <= 3 ms]")
+    return h1 - h0, c1 - c0
 
 
-def startup(n: int, base: str) -> None:
+def cpu(n: int, seconds: float, rounds: int, base: str, envs: dict[str, dict[str, str]]) -> None:
+    per_probe: dict[str, list[float]] = {label: [] for label in envs}
+    for _ in range(rounds):
+        for label, env in envs.items():  # interleaved: a noisy moment lands on both
+            probes, used = cpu_round(n, seconds, base, env)
+            per_probe[label].append(used / probes * 1000)
+            print(f'  {label}: {n} sources every = "1s", all 304: {probes} probes in {seconds:.0f} s, '
+                  f"CPU {used:.2f} s = {used / probes * 1000:.2f} ms per unchanged probe", flush=True)
+    for label, values in per_probe.items():
+        print(f'daemon ({label}), {n} sources every = "1s", all 304: median {statistics.median(values):.2f} ms '
+              f"(min {min(values):.2f}, max {max(values):.2f}, {rounds} rounds of {seconds:.0f} s) "
+              "per unchanged probe  [goal <= 3 ms]")
+
+
+def startup(n: int, base: str, envs: dict[str, dict[str, str]]) -> None:
+    for label, env in envs.items():
+        startup_one(n, base, label, env)
+
+
+def startup_one(n: int, base: str, who: str, env: dict[str, str]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         cfg = config(Path(tmp), base, n, "15m", 0.1)
         for label in ("fresh database, every source due", "restart, every source overdue"):
@@ -115,7 +139,7 @@ def startup(n: int, base: str) -> None:
             with Seen.lock:
                 Seen.first.clear()
             t0 = time.monotonic()
-            proc = daemon(cfg)
+            proc = daemon(cfg, env)
             try:
                 while len(Seen.first) < n and time.monotonic() - t0 < 180:
                     time.sleep(0.05)
@@ -123,8 +147,8 @@ def startup(n: int, base: str) -> None:
                     last = max(Seen.first.values()) - t0 if len(Seen.first) == n else float("nan")
             finally:
                 stop(proc)
-            print(f'daemon start-up, {n} sources, every = "15m", jitter 0.1, {label}: every source probed within '
-                  f"{last:.1f} s of the process start  [goal <= 10 s]")
+            print(f'daemon ({who}) start-up, {n} sources, every = "15m", jitter 0.1, {label}: every source probed '
+                  f"within {last:.1f} s of the process start  [goal <= 10 s]")
 
 
 def main() -> None:
@@ -132,13 +156,18 @@ def main() -> None:
     ap.add_argument("what", choices=["cpu", "startup"])
     ap.add_argument("--sources", type=int, default=20)
     ap.add_argument("--seconds", type=float, default=30)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--baseline", help="a folder holding an older watcher package, run in turn with this one")
     a = ap.parse_args()
+    envs = {"this": ENV}
+    if a.baseline:
+        envs["baseline"] = dict(ENV, PYTHONPATH=str(Path(a.baseline).resolve()))
     os.environ.pop("WATCHER_CONFIG", None)
     httpd = Server(("127.0.0.1", 0), Handler)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{httpd.server_address[1]}"
     try:
-        cpu(a.sources, a.seconds, base) if a.what == "cpu" else startup(a.sources, base)
+        cpu(a.sources, a.seconds, a.rounds, base, envs) if a.what == "cpu" else startup(a.sources, base, envs)
     finally:
         httpd.shutdown()
 

@@ -258,6 +258,18 @@ def test_user_agent_names_watcher_and_its_version(http_server: FixtureServer, fe
     assert http_server.requests[0].headers["user-agent"] == f"watcher/{watcher.__version__} (+release-evidence-watcher)"
 
 
+def test_a_cookie_the_server_sets_is_sent_back_on_the_next_probe(http_server: FixtureServer,
+                                                                  fetcher: Fetcher) -> None:
+    """Some CDNs let a client through on the cookie they set on its first visit; answers without one
+    leave the jar as it is."""
+    http_server.route("/spec.yml", b"openapi: 3.1.0\n", headers={"Set-Cookie": "edge=abc123; Path=/"})
+    http_server.route("/other.yml", b"openapi: 3.1.0\n")
+    fetcher.fetch(source(http_server.url("/spec.yml")))
+    fetcher.fetch(source(http_server.url("/other.yml")))
+    fetcher.fetch(source(http_server.url("/spec.yml")))
+    assert [r.headers.get("cookie") for r in http_server.requests] == [None, "edge=abc123", "edge=abc123"]
+
+
 def test_source_headers_are_sent(http_server: FixtureServer, fetcher: Fetcher) -> None:
     http_server.route("/v1/models", b'{"data": []}')
     fetcher.fetch(source(http_server.url("/v1/models"), headers={"Authorization": f"Bearer {SECRET_HEADER}",

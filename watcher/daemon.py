@@ -4,6 +4,10 @@ one probe per source at a time, missed runs coalesced); notices are delivered as
 A restart does not stampede: each source's first run is taken from its last stored probe. SIGTERM
 and SIGINT finish the probes in flight, deliver what is due, and exit 0.
 
+Fires that fall within BATCH_WINDOW of one another are probed as one cycle (one claim, the fetches side
+by side, one transaction for what finishes together): twenty sources every second, their runs spread
+over the second, take about fifteen transactions a second instead of forty.
+
 Release day is a burst: when a probe opens a release, every other source is probed at once (as a cron
 run would), and the release goes out at the end of that batch naming each source that confirms it.
 """
@@ -15,17 +19,20 @@ import math
 import random
 import signal
 import threading
+import time
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from .clock import aware, utcnow
-from .config import Config
-from .cycle import owner_id, run_cycle
+from .config import MIN_EVERY, Config
+from .cycle import WORKERS, owner_id, run_cycle
 from .errors import StoreError, WatcherError
 from .notify import Dispatcher, make_hook
 from .store import Store, locks
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 DISPATCH_EVERY = 1.0  # seconds between looks at the outbox (retries, and notices due from other replicas)
 # A fire this early (a fraction of the interval) still takes its slot: a replica's timer and the
@@ -35,6 +42,9 @@ DUE_SLACK = 0.25
 # A release burst probes only the sources whose last answer is older than this: a fresher one is as good
 # as a new probe, and sources on short intervals are not probed twice in one of them.
 BURST_FRESH = 5.0
+# A fire waits this long for the fires that follow it, and they are probed together. Short beside any
+# interval (a tenth of the shortest allowed) and beside the jitter that already delays a fire.
+BATCH_WINDOW = MIN_EVERY / 10
 
 
 def grid_trigger(every: float, jitter: float, start: datetime) -> Any:
@@ -86,8 +96,63 @@ def first_run(due: datetime | None, now: datetime, every: float) -> datetime:
     return min(due + missed * step, catch_up) if every > 5.0 else due + missed * step
 
 
+class _Batch(Generic[T]):
+    """The scheduler's fires gathered into batches: the first fire waits `window` seconds, then probes
+    every source that fired meanwhile with it, in its own thread; the others return at once.
+
+    One probe per source at a time, so this process never claims a source it is already probing: a
+    fire for a source whose previous probe has not finished (waiting in a batch, or being probed) is
+    kept, once however many come, and joins a batch when that probe ends (late, rather than an
+    interval missed because one batch was slow; the claim still takes only a source that is due).
+    `then` runs once the batch's sources are free again (what a batch sets off, a release burst, holds
+    none of them).
+    """
+
+    def __init__(self, window: float, probe: Callable[[list[str]], T], then: Callable[[T], None]) -> None:
+        self._window, self._probe, self._then = window, probe, then
+        self._lock = threading.Lock()
+        self._waiting: list[str] = []
+        self._busy: set[str] = set()  # waiting or being probed
+        self._again: set[str] = set()  # fired while busy
+        self._gathering = False
+
+    def add(self, name: str) -> None:
+        """A fire: join the batch being gathered, or gather one (and probe it, in this thread)."""
+        gather = self._join([name])
+        while gather:
+            time.sleep(self._window)
+            with self._lock:
+                names, self._waiting, self._gathering = self._waiting, [], False
+            try:
+                result = self._probe(names)
+            finally:
+                with self._lock:
+                    self._busy.difference_update(names)
+                    again = [n for n in names if n in self._again]
+                    self._again.difference_update(again)
+            self._then(result)
+            gather = self._join(again)
+
+    def _join(self, names: list[str]) -> bool:
+        """Queue `names` for the batch being gathered; True when the caller is to gather it."""
+        with self._lock:
+            for name in names:
+                if name not in self._busy:
+                    self._busy.add(name)
+                    self._waiting.append(name)
+                elif name not in self._waiting:
+                    log.info("source %s: its previous probe is still running; this run follows it", name)
+                    self._again.add(name)
+            if self._gathering or not self._waiting:
+                return False
+            self._gathering = True
+            return True
+
+
 def run_daemon(config: Config, *, stop: threading.Event | None = None, metrics_addr: str | None = None) -> int:
-    from apscheduler.executors.pool import ThreadPoolExecutor
+    from concurrent.futures import ThreadPoolExecutor
+
+    from apscheduler.executors.pool import ThreadPoolExecutor as SchedulerPool
     from apscheduler.schedulers.background import BackgroundScheduler
     from apscheduler.triggers.interval import IntervalTrigger
 
@@ -102,6 +167,9 @@ def run_daemon(config: Config, *, stop: threading.Event | None = None, metrics_a
     store.reap(locks.dead_checker(config.database_url))
     locks.sweep(config.database_url)
     fetcher = Fetcher()
+    # the batches' fetches, in threads kept for the daemon's lifetime (a cycle's own would start and
+    # stop threads every second); as many as the scheduler's, which ran one probe each before batches
+    workers = ThreadPoolExecutor(WORKERS, thread_name_prefix="probe")
     hook = make_hook(config)
     dispatcher = Dispatcher(config, store, owner)  # each channel in its own thread: none waits for another
 
@@ -121,19 +189,29 @@ def run_daemon(config: Config, *, stop: threading.Event | None = None, metrics_a
 
     rows = store.sync_sources(config.sources)
 
-    def probe(name: str) -> None:
-        src = config.source(name)
-        try:
-            report = run_cycle(config, store, fetcher, names=[name], due_only=True, owner=owner, hook=hook,
-                               compute_verdicts=False, rows=rows, due_slack=src.every * DUE_SLACK)
-        except StoreError as exc:
-            log.error("source %s: %s (the probe will run again at its next interval)", name, exc)
-            return
-        except Exception:
-            log.exception("source %s: probe failed", name)
-            return
-        if any(r.added for r in report.sources):
-            burst(name)
+    def probe(names: list[str]) -> str | None:
+        """One batch of fires: a cycle per due slack (a fraction of each source's interval). Returns a
+        source whose probe added evidence, if any (it may have opened a release)."""
+        by_slack: dict[float, list[str]] = {}
+        for name in names:
+            by_slack.setdefault(config.source(name).every * DUE_SLACK, []).append(name)
+        opened = None
+        for slack, group in by_slack.items():
+            try:
+                report = run_cycle(config, store, fetcher, names=group, due_only=True, owner=owner, hook=hook,
+                                   compute_verdicts=False, rows=rows, due_slack=slack, pool=workers)
+            except StoreError as exc:
+                log.error("source %s: %s (the probe will run again at its next interval)", ", ".join(group), exc)
+                continue
+            except Exception:
+                log.exception("source %s: probe failed", ", ".join(group))
+                continue
+            opened = opened or next((r.name for r in report.sources if r.added), None)
+        return opened
+
+    def after_probe(opened: str | None) -> None:
+        if opened is not None:
+            burst(opened)
         dispatch()
 
     def burst(name: str) -> None:
@@ -164,8 +242,9 @@ def run_daemon(config: Config, *, stop: threading.Event | None = None, metrics_a
             bursting.clear()
             burst_lock.release()
 
+    batch = _Batch(BATCH_WINDOW, probe, after_probe)
     scheduler = BackgroundScheduler(
-        executors={"default": ThreadPoolExecutor(8), "outbox": ThreadPoolExecutor(1)},
+        executors={"default": SchedulerPool(WORKERS), "outbox": SchedulerPool(1)},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         timezone=timezone.utc)
     states = store.states([s.name for s in config.sources])
@@ -175,7 +254,7 @@ def run_daemon(config: Config, *, stop: threading.Event | None = None, metrics_a
     for s in config.sources:
         st = states.get(s.name)
         due = first_run(st.next_due_at + offset if st and st.next_due_at else None, now, s.every)
-        scheduler.add_job(probe, grid_trigger(s.every, s.every * config.jitter, aware(due)),
+        scheduler.add_job(batch.add, grid_trigger(s.every, s.every * config.jitter, aware(due)),
                           args=[s.name], id=f"probe:{s.name}")
     scheduler.add_job(dispatch, IntervalTrigger(seconds=DISPATCH_EVERY), id="outbox", executor="outbox",
                       next_run_time=datetime.now(timezone.utc))
@@ -201,6 +280,7 @@ def run_daemon(config: Config, *, stop: threading.Event | None = None, metrics_a
         if stop_metrics is not None:
             stop_metrics()
         scheduler.shutdown(wait=True)  # lets the probes in flight finish and store their results
+        workers.shutdown(wait=True)
         dispatch()
         dispatcher.close()  # the passes in flight end (each send within its deadline) before we exit
         fetcher.close()

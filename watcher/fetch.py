@@ -6,6 +6,7 @@ Every probe ends as exactly one `FetchResult`; no server behaviour makes `Fetche
 from __future__ import annotations
 
 import email.utils
+import functools
 import math
 import re
 import threading
@@ -92,6 +93,21 @@ class _Probe:
             error=_scrub(error, self.source) if error else None, retry_after=retry_after)
 
 
+class _Cookies(httpx.Cookies):
+    """The client's cookie jar, consulted only for an answer that sets a cookie: httpx builds urllib
+    stand-ins for the request and the answer on every response, which cost a 304 more than its parse."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        if "set-cookie" in response.headers:
+            super().extract_cookies(response)
+
+
+@functools.lru_cache(maxsize=1024)
+def _url(url: str) -> httpx.URL:
+    """A source's URL, parsed once (an httpx.URL is immutable)."""
+    return httpx.URL(url)
+
+
 class Fetcher:
     """Turns a source into one FetchResult per probe, around an (injectable) httpx.Client.
 
@@ -129,6 +145,7 @@ class Fetcher:
                 else:  # its only transport speaks plain HTTP: no TLS context to build or to weaken
                     client = httpx.Client(transport=httpx.HTTPTransport(verify=False, limits=limits),
                                           follow_redirects=False, timeout=httpx.Timeout(20.0), headers=headers)
+                client._cookies = _Cookies(client.cookies.jar)  # the same jar; see _Cookies
                 self._clients[scheme] = client
             return client
 
@@ -157,7 +174,7 @@ class Fetcher:
 
     def _follow(self, p: _Probe, etag: str | None, last_modified: str | None) -> FetchResult:
         source = p.source
-        url = httpx.URL(source.url)
+        url = _url(source.url)
         own_hosts = {source.host, (url.host or "").lower()}
         allowed = own_hosts | set(source.allowed_hosts)
         home = _origin(url)
