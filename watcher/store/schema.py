@@ -24,7 +24,7 @@ from sqlalchemy import (
     text,
 )
 
-HEAD_REVISION = "0004"
+HEAD_REVISION = "0005"
 
 # BIGINT ids on PostgreSQL; INTEGER PRIMARY KEY (the rowid, no extra bytes) on SQLite.
 Id = BigInteger().with_variant(Integer(), "sqlite")
@@ -113,6 +113,7 @@ signals = Table(
     # row without it, so a flapping document does not alternate withdrawn and release alerts.
     Column("missed_at", DateTime),
     Index(None, "target", "first_seen"),
+    Index(None, "target", "vanished_at"),  # since 0005: the report's withdrawn evidence
     Index(None, "first_seen"),
     # The foreign keys to probe runs and snapshots, indexed so that deleting one (`watcher prune`) checks
     # them with a lookup, not a scan of every signal per row deleted. None of them changes after insert.

@@ -196,12 +196,19 @@ def render_report(data: Report, templates_dir: Path | None = None) -> str:
     # user in the temp dir, keyed by the template's source checksum) keeps the compiled code.
     env = jinja2.Environment(loader=jinja2.ChoiceLoader(loaders), autoescape=True, undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True, bytecode_cache=_bytecode_cache(jinja2))
-    env.filters["utc"] = lambda dt, seconds=False: dt.strftime(
-        "%Y-%m-%d %H:%M:%S UTC" if seconds else "%Y-%m-%d %H:%M UTC") if dt else "–"
+    env.filters["utc"] = _utc
     env.filters["iso"] = iso
     env.filters["href"] = _href
     env.filters["since"] = _since
     return env.get_template(REPORT_TEMPLATE).render(report=data)
+
+
+def _utc(dt: datetime | None, seconds: bool = False) -> str:
+    """A stored (UTC) time as `2026-05-01 12:00 UTC`: isoformat, as strftime is 10x slower (4,000 calls
+    in a report of 10,000 signals)."""
+    if not dt:
+        return "–"
+    return dt.replace(tzinfo=None).isoformat(" ", "seconds" if seconds else "minutes") + " UTC"
 
 
 def _bytecode_cache(jinja2: Any) -> Any:
