@@ -65,9 +65,12 @@ def setup_urlwatch(d: Path, base: str, n: int, exe: str) -> list[str]:
 def timed(cmd: list[str], env: dict[str, str] | None = None) -> float:
     t0 = time.perf_counter()
     # cwd: not the repository, whose watcher/ would shadow a --baseline's (python -m puts cwd first)
-    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False, env=env or ENV,
-                   cwd=tempfile.gettempdir())
-    return time.perf_counter() - t0
+    res = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False, env=env or ENV,
+                         cwd=tempfile.gettempdir())
+    elapsed = time.perf_counter() - t0
+    if res.returncode != 0:  # a run that failed (a baseline without its migrations/, say) times nothing
+        raise SystemExit(f"{' '.join(cmd)} exited {res.returncode}: {res.stderr.decode(errors='replace')[-500:]}")
+    return elapsed
 
 
 def main() -> None:
