@@ -653,6 +653,8 @@ def _opaque(body: bytes) -> bool:
     return found
 
 
+# Process-wide, shared by the probe threads: each use is one set or dict operation (atomic in CPython),
+# so a thread clearing them only costs another a second read.
 _valid: set[bytes] = set()  # chunks libyaml read without error
 _opaque_chunks: dict[bytes, bool] = {}
 _walked: dict[tuple[Any, ...], tuple[list[_Candidate], list[tuple[Path, str]]]] = {}
@@ -725,8 +727,9 @@ def _walk_chunk(data: bytes, chunk: _Chunk, matcher: Matcher,
     body = data[chunk.start:chunk.end]
     memo = chunk.key not in _NO_NAME
     cache_key = (matcher.ids, matcher.families, chunk.parents, body)
-    if memo and cache_key in _walked:
-        return _walked[cache_key]
+    known = _walked.get(cache_key) if memo else None  # one lookup: another thread may clear the cache
+    if known is not None:
+        return known
     walk = _Walk(matcher)
     *above, wrapper = chunk.frames
     for frame, label in zip(above, chunk.parents, strict=True):
