@@ -1129,16 +1129,16 @@ def main() -> None:
         _main()
     finally:
         # At exit, the interpreter's last garbage collection would walk every object of every imported
-        # module: 40-80 ms of a 0.4 s `run --once`, for memory the OS reclaims anyway. Frozen objects
-        # are skipped by it, and still finalised as usual.
+        # module: 40-80 ms of a 0.4 s `run --once`, for memory the OS reclaims anyway. It skips frozen
+        # objects; whatever reference counting frees is still finalised as usual.
         gc.freeze()
 
 
 def _import_the_store() -> None:
     """Import the database layer with the garbage collector held, then freeze what it built.
 
-    Nearly every command opens the store, and SQLAlchemy is most of the start-up: some 200,000
-    objects (modules, classes, constructs) that live until exit. The collections their creation
+    Nearly every command opens the store, and SQLAlchemy is most of the start-up: some 65,000
+    objects the collector tracks (modules, classes, constructs), which live until exit. The collections their creation
     would trigger can free none of them (10-15 ms of a `run --once`), and once frozen, later
     collections (a daemon's, for days) skip them. Only the console script does this; tests call `cli`."""
     gc.disable()
