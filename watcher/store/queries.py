@@ -142,13 +142,16 @@ class FirstSighting:
 def first_sightings(store: Store, target: str) -> tuple[FirstSighting, ...]:
     """When each source first showed each level for `target` (lower case), oldest first."""
     sig, src = S.signals, S.sources
+    # The ranking reads only the (target, source_id, level, first_seen) index, which holds the id too;
+    # the table is read for the first rows alone (ranking whole rows read every one: 3x slower).
     rank = func.row_number().over(partition_by=(sig.c.source_id, sig.c.level),
                                   order_by=(sig.c.first_seen, sig.c.id)).label("rank")
-    firsts = (select(sig.c.id, sig.c.source_id, sig.c.level, sig.c.first_seen, sig.c.evidence_type,
-                     sig.c.model_id, sig.c.authority, sig.c.url, rank)
-              .where(sig.c.target == target).subquery())
-    q = (select(firsts, src.c.name).join(src, src.c.id == firsts.c.source_id)
-         .where(firsts.c.rank == 1).order_by(firsts.c.first_seen, src.c.name, firsts.c.level))
+    ranked = select(sig.c.id, rank).where(sig.c.target == target).subquery()
+    firsts = sig.alias("firsts")
+    q = (select(firsts.c.id, firsts.c.source_id, firsts.c.level, firsts.c.first_seen, firsts.c.evidence_type,
+                firsts.c.model_id, firsts.c.authority, firsts.c.url, src.c.name)
+         .join_from(ranked, firsts, firsts.c.id == ranked.c.id).join(src, src.c.id == firsts.c.source_id)
+         .where(ranked.c.rank == 1).order_by(firsts.c.first_seen, src.c.name, firsts.c.level))
     live_q = (select(sig.c.source_id, sig.c.level, func.max(sig.c.last_seen).label("last_seen"),
                      func.max(sig.c.vanished_at).label("vanished_at"),
                      func.sum(case((sig.c.vanished_at.is_(None), 1), else_=0)).label("live"))

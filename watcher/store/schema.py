@@ -114,6 +114,7 @@ signals = Table(
     Column("missed_at", DateTime),
     Index(None, "target", "first_seen"),
     Index(None, "target", "vanished_at"),  # since 0005: the report's withdrawn evidence
+    Index(None, "target", "source_id", "level", "first_seen"),  # since 0005: first sightings (timeline)
     Index(None, "first_seen"),
     # The foreign keys to probe runs and snapshots, indexed so that deleting one (`watcher prune`) checks
     # them with a lookup, not a scan of every signal per row deleted. None of them changes after insert.
