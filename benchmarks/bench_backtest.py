@@ -45,18 +45,20 @@ RELEASE_SHAPE = (200, 40, 15)  # versions absent, mentioned, confirmed
 def build(root: Path, commits: int, shape: str = "alternate", edits: str = "middle") -> None:
     """One `git fast-import` stream: building the repository takes seconds, not minutes of `git add`."""
     subprocess.run(["git", "init", "-q", "-b", "main", str(root)], check=True, env=GIT_ENV)
-    bodies = [(SPECS / name).read_bytes() for name in VERSIONS]
-    before = bodies[0].replace(b"gpt-image-2", b"gpt-image-1")
+    mentioned, confirmed = ((SPECS / name).read_bytes() for name in VERSIONS)
+    # (the body, where its plain descriptions end): the target nowhere, mentioned, confirmed
+    bases = [(b, [m.end() for m in _PLAIN_DESCRIPTION.finditer(b)])
+             for b in (mentioned.replace(b"gpt-image-2", b"gpt-image-1"), mentioned, confirmed)]
     proc = subprocess.Popen(["git", "fast-import", "--quiet"], cwd=root, stdin=subprocess.PIPE, env=GIT_ENV)
     assert proc.stdin is not None
     start = 1767225600  # 2026-01-01T00:00:00Z; one commit an hour
     for i in range(commits):
         if shape == "release":
             absent, middle, _ = RELEASE_SHAPE
-            base = before if i < absent else bodies[0] if i < absent + middle else bodies[1]
+            base, ends = bases[0] if i < absent else bases[1] if i < absent + middle else bases[2]
         else:
-            base = bodies[i % 2]
-        body = _edited(base, i) if edits == "middle" else base + f"# bench edit {i}\n".encode()
+            base, ends = bases[1 + i % 2]
+        body = _edited(base, ends, i) if edits == "middle" else base + f"# bench edit {i}\n".encode()
         msg = f"version {i}\n".encode()
         proc.stdin.write(b"commit refs/heads/main\n")
         proc.stdin.write(f"committer Bench <bench@example.com> {start + 3600 * i} +0000\n".encode())
@@ -71,18 +73,13 @@ def build(root: Path, commits: int, shape: str = "alternate", edits: str = "midd
 _PLAIN_DESCRIPTION = re.compile(rb"^ +description: [A-Za-z][^\n]*[.a-z]$", re.MULTILINE)
 
 
-def _edited(base: bytes, i: int) -> bytes:
-    """`base` with one sentence added to one plain one-line description, a different one in each
-    version and spread through the file, as real commits edit entries in the middle (an edit only ever
-    at the end would let a reader that reuses what did not change skip nearly everything)."""
-    if base not in _DESCRIPTION_ENDS:
-        _DESCRIPTION_ENDS[base] = [m.end() for m in _PLAIN_DESCRIPTION.finditer(base)]
-    ends = _DESCRIPTION_ENDS[base]
+def _edited(base: bytes, ends: list[int], i: int) -> bytes:
+    """`base` with one sentence added to one plain one-line description (`ends`: where they end), a
+    different one in each version and spread through the file, as real commits edit entries in the
+    middle (an edit only ever at the end would let a reader that reuses what did not change skip
+    nearly everything)."""
     at = ends[(i * 7919) % len(ends)]
     return base[:at] + f" Edited in version {i}.".encode() + base[at:]
-
-
-_DESCRIPTION_ENDS: dict[bytes, list[int]] = {}
 
 
 def run(root: Path, cwd: str, jobs: int | None, baseline: str | None) -> tuple[float, list[dict[str, str]]]:

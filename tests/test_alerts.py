@@ -68,6 +68,17 @@ def cycle_and_deliver(cfg_path, env=None):
     return report, counts
 
 
+def deliver_until(config, store, receiver, count, timeout):
+    """Run the dispatcher until `receiver` has `count` requests (or `timeout` passes), then once more after
+    a pause: a further request then would be a duplicate."""
+    deadline = time.monotonic() + timeout
+    while len(receiver.received) < count and time.monotonic() < deadline:
+        deliver_due(config, store, owner_id())
+        time.sleep(0.05)
+    time.sleep(0.3)
+    deliver_due(config, store, owner_id())
+
+
 def test_one_release_per_channel_by_slack_webhook_and_email(http_server, receiver, smtp_server, tmp_path):
     http_server.route("/v1/models", BEFORE, content_type="application/json")
     mail = {"name": "mail", "type": "email", "smtp_host": "127.0.0.1", "smtp_port": smtp_server.port,
@@ -97,12 +108,7 @@ def test_receiver_failing_five_times_then_recovering_gets_exactly_one(http_serve
     cycle_and_deliver(cfg)
     config = load_config(cfg)
     store = Store(config.database_url)
-    deadline = time.monotonic() + 10
-    while len(receiver.received) < 6 and time.monotonic() < deadline:
-        deliver_due(config, store, owner_id())
-        time.sleep(0.05)
-    time.sleep(0.3)
-    deliver_due(config, store, owner_id())
+    deliver_until(config, store, receiver, 6, timeout=10)
     assert len(receiver.received) == 6  # five refusals, one success
     with store.engine.connect() as conn:
         (n,) = outbox.list_notices(conn)

@@ -15,13 +15,11 @@ import pytest
 
 from conftest import SMTPServer
 from servers import HookReceiver
-from test_alerts import AFTER, cycle_and_deliver, write_config
+from test_alerts import AFTER, cycle_and_deliver, deliver_until, write_config
 from test_channels import SDK, channel, delivery, mail, make_config
 from watcher import notify
 from watcher.config import load_config
-from watcher.cycle import owner_id
 from watcher.errors import ConfigError, DeliveryError
-from watcher.notify import deliver_due
 from watcher.notify.channels import send
 from watcher.notify.render import human_link, render
 from watcher.store import Store, outbox
@@ -103,12 +101,7 @@ def test_apprise_channel_is_retried_on_failure_and_delivered_once(http_server, t
         with store.engine.connect() as conn:
             (n,) = outbox.list_notices(conn)
         assert n["state"] == "pending" and "500" in n["last_error"] and "tok-5e7a91" not in n["last_error"]
-        deadline = time.monotonic() + 20
-        while len(receiver.received) < 3 and time.monotonic() < deadline:
-            deliver_due(config, store, owner_id())
-            time.sleep(0.05)
-        time.sleep(0.3)
-        deliver_due(config, store, owner_id())
+        deliver_until(config, store, receiver, 3, timeout=20)
         cycle_and_deliver(cfg)  # the evidence again: no second message
         assert len(receiver.received) == 3  # two refusals, one success
         got = receiver.received[-1]

@@ -70,7 +70,8 @@ class Matcher:
         self.ids = frozenset(ids)
         self.families = tuple(families)
         prefixes = sorted(ids | {f.split("*", 1)[0].split("?", 1)[0] for f in families}, key=len, reverse=True)
-        self._prefixes = tuple(prefixes)
+        # what every match starts with, longest first (a family's text before its wildcard; "" for `*`)
+        self.prefixes: tuple[str, ...] = tuple(prefixes)
         if prefixes:
             alternation = "|".join(re.escape(p) for p in prefixes)
             # No look-behind for "not inside a longer id": with IGNORECASE it keeps the regex engine
@@ -125,10 +126,10 @@ class Matcher:
         could_match says no, never no where find() would report a match: of the other characters that
         IGNORECASE equates with an ASCII letter only the Kelvin sign lower-cases to one (k), and a
         document holding it gets the exact check; dotless i, dotted I and long s make no valid id."""
-        if "\u212a" in document or not all(p.isascii() for p in self._prefixes):
+        if "\u212a" in document or not all(p.isascii() for p in self.prefixes):
             return self.could_match(document)
         lowered = document.encode("utf-8", "surrogatepass").lower()
-        return any(p.encode() in lowered for p in self._prefixes)
+        return any(p.encode() in lowered for p in self.prefixes)
 
     def could_match(self, text: str) -> bool:
         """A cheap pre-check: does the text contain anything worth a closer look?"""

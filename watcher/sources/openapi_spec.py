@@ -767,11 +767,11 @@ def _chunked(text: str, matcher: Matcher, data: bytes | None = None) -> list[Sig
             data = text.encode("utf-8")
         except UnicodeEncodeError:
             return None
-    if any(ch in text for ch in _UNPLAIN) or not all(p.isascii() and p for p in matcher._prefixes):
+    if any(ch in text for ch in _UNPLAIN) or not all(p.isascii() and p for p in matcher.prefixes):
         return None  # (a family `*` has no prefix to look for)
     lowered = data.lower()
     found_at: list[int] = []  # where a target's prefix is, in any case: a superset of the matcher's matches
-    for prefix in matcher._prefixes:
+    for prefix in matcher.prefixes:
         needle = prefix.encode()
         pos = lowered.find(needle)
         while pos != -1:

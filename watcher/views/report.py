@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import __version__
-from ..clock import iso, utcnow
+from ..clock import iso, readable, utcnow
 from ..durations import offset
 from ..evidence import Authority, Outcome, SignalRow
 from ..store import Store, redact_url
@@ -204,11 +204,8 @@ def render_report(data: Report, templates_dir: Path | None = None) -> str:
 
 
 def _utc(dt: datetime | None, seconds: bool = False) -> str:
-    """A stored (UTC) time as `2026-05-01 12:00 UTC`: isoformat, as strftime is 10x slower (4,000 calls
-    in a report of 10,000 signals)."""
-    if not dt:
-        return "–"
-    return dt.replace(tzinfo=None).isoformat(" ", "seconds" if seconds else "minutes") + " UTC"
+    """A stored time as `2026-05-01 12:00 UTC`, or a dash."""
+    return readable(dt, seconds) if dt else "–"
 
 
 def _bytecode_cache(jinja2: Any) -> Any:
