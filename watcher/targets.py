@@ -131,6 +131,20 @@ class Matcher:
         lowered = document.encode("utf-8", "surrogatepass").lower()
         return any(p.encode() in lowered for p in self.prefixes)
 
+    def prefix_offsets(self, utf8: bytes) -> list[int]:
+        """Where a prefix starts in a document's UTF-8, in any ASCII case: every offset find() could
+        report a match at, and more (could_name_any's case folding; a caller whose document may hold
+        the Kelvin sign, or whose prefixes are not ASCII, must not rely on it)."""
+        lowered = utf8.lower()
+        found: list[int] = []
+        for prefix in self.prefixes:
+            needle = prefix.encode()
+            pos = lowered.find(needle)
+            while pos != -1:
+                found.append(pos)
+                pos = lowered.find(needle, pos + 1)
+        return found
+
     def could_match(self, text: str) -> bool:
         """A cheap pre-check: does the text contain anything worth a closer look?"""
         search = self._search.search

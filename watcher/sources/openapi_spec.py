@@ -769,14 +769,7 @@ def _chunked(text: str, matcher: Matcher, data: bytes | None = None) -> list[Sig
             return None
     if any(ch in text for ch in _UNPLAIN) or not all(p.isascii() and p for p in matcher.prefixes):
         return None  # (a family `*` has no prefix to look for)
-    lowered = data.lower()
-    found_at: list[int] = []  # where a target's prefix is, in any case: a superset of the matcher's matches
-    for prefix in matcher.prefixes:
-        needle = prefix.encode()
-        pos = lowered.find(needle)
-        while pos != -1:
-            found_at.append(pos)
-            pos = lowered.find(needle, pos + 1)
+    found_at = matcher.prefix_offsets(data)  # a superset of where the matcher's matches start
     global _read_one
     if not found_at and not _read_one:
         # The first spec naming no target: one C pass over the whole costs less than the entries'
